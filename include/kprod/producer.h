@@ -1,0 +1,132 @@
+// kprod/producer.h - the Kafka producer.
+//
+//   auto p = kprod::producer::create(cfg);            // result<std::unique_ptr<producer>>
+//   (*p)->async_send(rec, [](kprod::delivery_report r) { ... });     // callback
+//   auto f = (*p)->async_send(rec, asio::use_future);                // std::future<delivery_report>
+//   auto r = co_await (*p)->async_send(rec, asio::use_awaitable);    // coroutine
+//   (*p)->send(rec);                                                  // fire and forget
+//
+// Every record gets exactly one completion (a delivery_report), never an
+// exception. Completions run on the producer's I/O thread unless the handler
+// has an associated executor (use_awaitable, bind_executor), in which case
+// they are dispatched to it. Keep plain callbacks short.
+//
+// Thread-safe: one producer may be shared by any number of threads; records
+// sent by one thread to one partition keep their order.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/system_executor.hpp>
+
+#include "kprod/config.h"
+#include "kprod/detail/completion.h"
+#include "kprod/error.h"
+#include "kprod/record.h"
+#include "kprod/result.h"
+
+namespace kprod {
+
+namespace producer_detail {
+class producer_impl;
+}
+
+struct partition_info {
+  std::string topic;
+  std::int32_t partition = -1;
+  std::int32_t leader = -1;  // broker id, -1 when the partition has no leader
+  std::vector<std::int32_t> replicas;
+  std::vector<std::int32_t> isr;
+};
+
+class producer {
+ public:
+  // Validates the config (every problem reported at once) and starts the I/O
+  // thread. Connecting to brokers happens in the background.
+  static result<std::unique_ptr<producer>> create(const producer_config& config);
+  static result<std::unique_ptr<producer>> create(const std::map<std::string, std::string>& properties);
+
+  producer(const producer&) = delete;
+  producer& operator=(const producer&) = delete;
+  // Closes like close() with no timeout: waits until every record has
+  // completed (bounded by delivery.timeout.ms).
+  ~producer();
+
+  // Sends a record; the completion token decides how the delivery_report is
+  // delivered (callback, asio::use_future, asio::use_awaitable, ...). Blocks
+  // at most max.block.ms when buffer.memory is exhausted, then completes with
+  // client_errc::queue_full. Never blocks waiting for metadata.
+  template <typename CompletionToken>
+  auto async_send(const record& r, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(delivery_report)>(
+        [this](auto handler, const record& rec) { enqueue(rec, wrap(std::move(handler)), true); }, token,
+        std::cref(r));
+  }
+
+  // Fire and forget. The result reports only errors found before the record
+  // was queued (invalid record, buffer full after max.block.ms, closed).
+  result<void> send(const record& r);
+
+  // Never blocks: fails at once with client_errc::queue_full when the buffer is
+  // full. On success `callback(delivery_report)` runs later, exactly once; on
+  // failure it is not called.
+  template <typename Callback>
+  result<void> try_send(const record& r, Callback&& callback) {
+    return enqueue(r, wrap(std::forward<Callback>(callback)), false, /*report_enqueue_errors=*/false);
+  }
+  result<void> try_send(const record& r) { return enqueue(r, {}, false, false); }
+
+  // Sends everything buffered at once (ignoring linger.ms) and waits until all
+  // records sent before the call have completed. client_errc::would_deadlock
+  // when called from a completion handler.
+  result<void> flush(std::chrono::milliseconds timeout);
+
+  // Stops accepting records, sends what is buffered until `timeout`, then
+  // fails what is left with client_errc::producer_closed. No completion runs
+  // after close() returns. Idempotent.
+  result<void> close(std::chrono::milliseconds timeout = std::chrono::milliseconds::max());
+
+  // The partitions of a topic, waiting up to max.block.ms for its metadata.
+  result<std::vector<partition_info>> partitions_for(std::string_view topic);
+
+  const producer_config& config() const noexcept;
+
+ private:
+  explicit producer(std::unique_ptr<producer_detail::producer_impl> impl);
+
+  template <typename Handler>
+  static detail::completion wrap(Handler&& h) {
+    using handler_t = std::decay_t<Handler>;
+    if constexpr (std::is_same_v<asio::associated_executor_t<handler_t>, asio::system_executor>) {
+      return detail::completion::from(std::forward<Handler>(h));
+    } else {
+      // Keep the handler's executor alive (io_context::run() must not return
+      // while a send is pending) and complete on it.
+      auto work = asio::make_work_guard(asio::get_associated_executor(h));
+      return detail::completion::from(
+          [h = std::forward<Handler>(h), work = std::move(work)](delivery_report&& rep) mutable {
+            auto ex = asio::get_associated_executor(h);
+            asio::dispatch(ex, [h = std::move(h), rep = std::move(rep)]() mutable { std::move(h)(std::move(rep)); });
+            work.reset();
+          });
+    }
+  }
+
+  // report_enqueue_errors: true completes the handler with enqueue errors (and
+  // returns ok); false returns them without calling the handler.
+  result<void> enqueue(const record& r, detail::completion done, bool may_block, bool report_enqueue_errors = true);
+
+  std::unique_ptr<producer_detail::producer_impl> impl_;
+};
+
+}  // namespace kprod

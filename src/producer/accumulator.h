@@ -1,0 +1,177 @@
+// accumulator - per-partition queues of record batches (Java's
+// RecordAccumulator).
+//
+// Application threads append; the I/O thread asks which partitions are ready,
+// drains batches into requests, re-enqueues retries and completes batches.
+//
+// Locking: the topic map and each topic's partition table are read-mostly
+// (std::shared_mutex); each partition queue has its own mutex. The I/O
+// thread's own bookkeeping (in-flight counts, sequences) lives in
+// partition_queue fields that only the I/O thread touches.
+//
+// Records for a topic whose metadata is not known yet wait, as owned copies,
+// in the topic's pending list; the I/O thread partitions and appends them,
+// in order, once metadata arrives. While that list is non-empty new records
+// join it too, so per-thread order holds.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "codec/compression.h"
+#include "kprod/config.h"
+#include "kprod/record.h"
+#include "producer/buffer_pool.h"
+#include "producer/flush_tracker.h"
+#include "producer/partitioners.h"
+#include "producer/producer_batch.h"
+
+namespace kprod::producer {
+
+struct partition_queue {
+  std::mutex mu;
+  std::deque<std::unique_ptr<producer_batch>> batches;  // front = oldest
+  std::atomic<std::int64_t> queued_bytes{0};            // for the adaptive partitioner
+
+  // I/O thread only.
+  std::int32_t leader = -1;
+  int in_flight = 0;
+  std::int32_t next_sequence = 0;
+  std::set<std::int32_t> unacked_sequences;  // sent, not yet completed
+  clock::time_point leader_lost_at{};
+};
+
+// A record waiting for its topic's metadata: owned copies of its bytes.
+struct pending_record {
+  std::optional<std::int32_t> partition;
+  std::optional<std::string> key, value;
+  std::vector<std::pair<std::string, std::optional<std::string>>> headers;
+  std::int64_t timestamp_ms;
+  detail::completion done;
+  bool has_handler;
+  std::int64_t reserved_bytes;
+  clock::time_point deadline;
+  std::uint64_t flush_epoch;
+};
+
+struct topic_state {
+  explicit topic_state(std::string n) : name(std::move(n)) {}
+  const std::string name;
+
+  std::shared_mutex mu;  // guards the fields below (shared for appends)
+  bool known = false;    // metadata seen with partitions
+  std::vector<std::unique_ptr<partition_queue>> partitions;
+  std::vector<std::int32_t> available;  // partitions with a leader
+  std::deque<pending_record> pending;   // exclusive lock
+  std::atomic<bool> has_pending{false};
+  std::unique_ptr<topic_partitioner> partitioner;
+  kprod::error last_error;              // why metadata is not usable (I/O thread)
+};
+
+class accumulator {
+ public:
+  using wakeup_fn = std::function<void()>;
+
+  accumulator(const producer_config& cfg, buffer_pool& pool, wakeup_fn wake);
+  ~accumulator();
+
+  // ---- application threads -------------------------------------------------
+  // Queues a record. On success `done` has been moved from. On failure `done`
+  // is untouched and the error says why (nothing was queued).
+  result<void> append(const record& r, detail::completion& done, bool has_handler, bool may_block);
+
+  // ---- I/O thread ----------------------------------------------------------
+  std::vector<std::string> topics_without_metadata();
+  // Appends records that waited for metadata of topics now known.
+  void drain_pending_known(clock::time_point now);
+  // Applies partition counts and leaders of one topic; drains its pending
+  // records. `partitions` are (id, leader) for every partition.
+  void set_topic_metadata(const std::string& topic, const std::vector<std::pair<std::int32_t, std::int32_t>>& partitions,
+                          clock::time_point now);
+  void set_topic_error(const std::string& topic, const kprod::error& err);
+
+  // Batches ready to send, grouped by leader broker id, each group at most
+  // max_request_size bytes (at least one batch). Seals what it takes.
+  // `node_ready(id)` tells whether a request may go to that broker now.
+  struct drained {
+    std::map<std::int32_t, std::vector<std::unique_ptr<producer_batch>>> by_node;
+    clock::time_point next_ready_check = clock::time_point::max();
+    bool unknown_leader = false;  // some partition with data has no leader
+  };
+  drained drain(clock::time_point now, const std::function<bool(std::int32_t)>& node_ready, bool idempotent,
+                std::int64_t producer_id, std::int16_t producer_epoch);
+
+  // Puts a batch that will be retried back at the front of its queue, in
+  // base-sequence order, not before `retry_at`.
+  void reenqueue(std::unique_ptr<producer_batch> b);
+  // Called once a batch left the in-flight set (success or final failure).
+  void batch_done(const producer_batch& b);
+
+  // Removes queued batches and pending records whose delivery deadline has
+  // passed (or all of them when `all` is set) and returns them.
+  struct expired_pending {
+    std::vector<pending_record> records;
+    std::string_view topic;  // the topic state's name: lives as long as the producer
+  };
+  std::vector<std::unique_ptr<producer_batch>> take_expired_batches(clock::time_point now, bool all);
+  std::vector<expired_pending> take_expired_pending(clock::time_point now, bool all);
+
+  // The earliest delivery deadline among queued batches/pending records.
+  clock::time_point next_expiry() const;
+
+  partition_queue* queue(const std::string& topic, std::int32_t partition);
+  void for_each_queue(const std::function<void(topic_state&, std::int32_t, partition_queue&)>& fn);
+
+  // flush(): every batch is ready regardless of linger while > 0.
+  void begin_flush() { flushing_.fetch_add(1); }
+  void end_flush() { flushing_.fetch_sub(1); }
+  bool flushing() const { return flushing_.load() > 0; }
+  void set_closing() { closing_ = true; }
+
+  std::int64_t queued_records() const { return queued_records_.load(); }
+  buffer_pool& pool() { return pool_; }
+  flush_tracker& flushes() { return flushes_; }
+  const producer_config& config() const { return cfg_; }
+
+  // Bytes a record reserves from buffer.memory.
+  static std::int64_t reservation_for(std::size_t wire_bytes, bool has_handler);
+
+ private:
+  topic_state& topic_for(std::string_view name);
+  topic_state* find_topic(std::string_view name);
+  void append_to_partition(topic_state& t, std::int32_t partition, std::int64_t ts, const std::uint8_t* key,
+                           std::int32_t key_len, const std::uint8_t* value, std::int32_t value_len,
+                           std::span<const protocol::record_header_view> headers, detail::completion& done,
+                           bool has_handler, std::int64_t reserved, clock::time_point now,
+                           const std::uint64_t* pending_epoch);
+  void drain_pending(topic_state& t, clock::time_point now);
+  bool batch_ready(const producer_batch& b, clock::time_point now, clock::time_point& next_check) const;
+  result<void> seal(producer_batch& b);
+
+  const producer_config cfg_;
+  buffer_pool& pool_;
+  wakeup_fn wake_;
+  std::atomic<int> flushing_{0};
+  std::atomic<bool> closing_{false};
+  std::atomic<std::int64_t> queued_records_{0};
+  flush_tracker flushes_;
+
+  mutable std::shared_mutex topics_mu_;
+  std::unordered_map<std::string, std::unique_ptr<topic_state>> topics_;
+
+  std::unique_ptr<codec::compressor> compressor_;  // I/O thread (sealing)
+};
+
+}  // namespace kprod::producer

@@ -1,0 +1,66 @@
+// producer_batch - one record batch for one partition, from its first record
+// to its final completion.
+//
+//   app threads                      I/O thread
+//   -----------                      ----------
+//   append() -> builder (open)  -->  seal(): compress + CRC, bytes fixed
+//                                    stamp pid/epoch/seq (only when first sent)
+//                                    send ... retry with the same bytes
+//                                    complete(): one report per record
+//
+// Only records sent with a handler keep a slot (fire-and-forget records cost
+// nothing beyond their wire bytes). A slot remembers the record's offset
+// delta so its offset is base_offset + delta.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "kprod/detail/completion.h"
+#include "kprod/error.h"
+#include "protocol/record_batch.h"
+
+namespace kprod::producer {
+
+using clock = std::chrono::steady_clock;
+
+struct record_slot {
+  detail::completion done;
+  std::int64_t timestamp_ms;
+  std::int32_t offset_delta;
+  std::int32_t key_size;
+  std::int32_t value_size;
+};
+
+struct producer_batch {
+  std::string_view topic;  // owned by the accumulator's topic state
+  std::int32_t partition = -1;
+
+  protocol::record_batch_builder builder;  // while open
+  std::vector<std::uint8_t> sealed;        // wire bytes once sealed
+  std::vector<record_slot> slots;
+  std::int32_t record_count = 0;
+  std::int64_t reserved_bytes = 0;         // taken from the buffer pool
+  std::int64_t queue_bytes = 0;
+  std::uint64_t flush_epoch = 0;           // see flush_tracker            // counted in partition_queue::queued_bytes
+
+  clock::time_point created;
+  clock::time_point deadline;              // created + delivery.timeout.ms
+  clock::time_point retry_at{};            // earliest next attempt (backoff)
+  int attempts = 0;
+  bool full = false;                       // no more appends (size reached)
+  bool in_flight = false;
+  bool ever_sent = false;                  // some attempt reached the wire
+  bool completed = false;                  // its records have their reports
+
+  // Idempotence: assigned when the batch is first drained, kept on retries.
+  std::int64_t producer_id = -1;
+  std::int16_t producer_epoch = -1;
+  std::int32_t base_sequence = -1;
+
+  bool is_sealed() const noexcept { return !sealed.empty(); }
+};
+
+}  // namespace kprod::producer

@@ -1,0 +1,150 @@
+#include "producer/producer_impl.h"
+
+#include <future>
+
+#include <asio/post.hpp>
+
+namespace kprod::producer_detail {
+
+using producer::clock;
+
+producer_impl::producer_impl(const producer_config& validated)
+    : cfg_(validated),
+      work_(asio::make_work_guard(io_)),
+      pool_(validated.buffer_memory),
+      acc_(cfg_, pool_, [this] { sender_->wake(); }),
+      cluster_(io_, cfg_, [this] { sender_->wake(); }) {
+  sender_ = std::make_unique<producer::sender>(io_, cfg_, acc_, cluster_);
+  cluster_.set_metadata_listener(
+      [this](const client::cluster_snapshot& s, const std::vector<std::string>& updated) { on_metadata(s, updated); });
+  std::promise<std::thread::id> started;
+  auto id = started.get_future();
+  io_thread_ = std::thread([this, &started] {
+    started.set_value(std::this_thread::get_id());
+    io_.run();
+  });
+  io_thread_id_ = id.get();
+  sender_->wake();  // connect to the bootstrap servers right away
+}
+
+producer_impl::~producer_impl() {
+  (void)close(std::chrono::milliseconds::max());
+}
+
+void producer_impl::on_metadata(const client::cluster_snapshot& snap, const std::vector<std::string>& updated) {
+  const auto now = clock::now();
+  for (const auto& name : updated) {
+    auto it = snap.topics.find(name);
+    if (it == snap.topics.end()) continue;
+    const auto& t = it->second;
+    if (t.partitions.empty()) {
+      if (t.error != 0) acc_.set_topic_error(name, error(static_cast<kafka_errc>(t.error)));
+      continue;
+    }
+    std::vector<std::pair<std::int32_t, std::int32_t>> parts;
+    parts.reserve(t.partitions.size());
+    for (const auto& p : t.partitions) parts.emplace_back(p.id, p.leader);
+    acc_.set_topic_metadata(name, parts, now);
+  }
+  {
+    std::lock_guard lk(meta_mu_);
+    last_snapshot_ = cluster_.snapshot();
+  }
+  meta_cv_.notify_all();
+}
+
+void producer_impl::complete_now(detail::completion& done, kprod::error e, std::string_view topic) {
+  if (!done) return;
+  delivery_report rep;
+  rep.error = std::move(e);
+  rep.status = persistence::not_persisted;
+  (void)topic;  // the record's topic view is not ours to keep
+  if (closed_.load() || on_io_thread()) {
+    done(std::move(rep));
+    return;
+  }
+  // Never inside the initiating call: completions run on the I/O thread.
+  asio::post(io_, [d = std::move(done), rep = std::move(rep)]() mutable { d(std::move(rep)); });
+}
+
+result<void> producer_impl::enqueue(const record& r, detail::completion done, bool may_block,
+                                    bool report_enqueue_errors) {
+  const bool has_handler = static_cast<bool>(done);
+  result<void> res = closed_.load() ? result<void>(error(client_errc::producer_closed, "producer is closed"))
+                                    : acc_.append(r, done, has_handler, may_block && !on_io_thread());
+  if (res.ok()) return res;
+  if (report_enqueue_errors && has_handler) {
+    complete_now(done, res.error(), r.topic);
+    return {};
+  }
+  return res;
+}
+
+result<void> producer_impl::flush(std::chrono::milliseconds timeout) {
+  if (on_io_thread() || producer::in_completion_handler()) {
+    return error(client_errc::would_deadlock, "flush() called from a completion handler");
+  }
+  const auto deadline = timeout == std::chrono::milliseconds::max() ? clock::time_point::max() : clock::now() + timeout;
+  auto& tracker = acc_.flushes();
+  const auto target = tracker.begin();
+  acc_.begin_flush();
+  sender_->wake();
+  const bool done = tracker.wait(target, deadline);
+  acc_.end_flush();
+  if (!done) return error(client_errc::timed_out, "flush() timed out with records outstanding");
+  return {};
+}
+
+result<void> producer_impl::close(std::chrono::milliseconds timeout) {
+  if (on_io_thread() || producer::in_completion_handler()) {
+    return error(client_errc::would_deadlock, "close() called from a completion handler");
+  }
+  std::lock_guard lk(close_mu_);
+  if (closed_.load()) return {};
+  const auto deadline = timeout == std::chrono::milliseconds::max() ? clock::time_point::max() : clock::now() + timeout;
+  acc_.set_closing();
+  pool_.close();  // senders blocked on buffer.memory give up now
+  auto& tracker = acc_.flushes();
+  const auto target = tracker.begin();
+  sender_->wake();
+  const bool drained = timeout.count() > 0 && tracker.wait(target, deadline);
+  // Whatever is left fails now, in flight included; then the thread stops.
+  asio::post(io_, [this, drained] {
+    if (!drained) sender_->abort_all(error(client_errc::producer_closed, "producer closed before delivery"));
+    cluster_.close_all();
+    sender_->abort_all(error(client_errc::producer_closed, "producer closed before delivery"));
+    work_.reset();
+    io_.stop();
+  });
+  io_thread_.join();
+  closed_.store(true);
+  // Handlers posted before the stop (enqueue errors) still run, here.
+  io_.restart();
+  io_.poll();
+  return {};
+}
+
+result<std::vector<partition_info>> producer_impl::partitions_for(std::string_view topic) {
+  if (closed_.load()) return error(client_errc::producer_closed, "producer is closed");
+  const std::string name(topic);
+  asio::post(io_, [this, name] {
+    cluster_.want_topics({name});
+    cluster_.request_update();
+    sender_->wake();
+  });
+  const auto deadline = clock::now() + cfg_.max_block;
+  std::unique_lock lk(meta_mu_);
+  const client::topic_snapshot* found = nullptr;
+  meta_cv_.wait_until(lk, deadline, [&] {
+    if (!last_snapshot_) return false;
+    auto it = last_snapshot_->topics.find(name);
+    found = (it != last_snapshot_->topics.end() && !it->second.partitions.empty()) ? &it->second : nullptr;
+    return found != nullptr;
+  });
+  if (!found) return error(client_errc::timed_out, "no metadata for topic '" + name + "' within max.block.ms");
+  std::vector<partition_info> out;
+  for (const auto& p : found->partitions) out.push_back({name, p.id, p.leader, p.replicas, p.isr});
+  return out;
+}
+
+}  // namespace kprod::producer_detail

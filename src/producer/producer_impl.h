@@ -1,0 +1,58 @@
+// producer_impl - the pimpl behind kprod::producer: owns the I/O thread and
+// wires the accumulator (application side) to the sender and cluster (I/O
+// side).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+
+#include "client/cluster.h"
+#include "kprod/producer.h"
+#include "producer/accumulator.h"
+#include "producer/buffer_pool.h"
+#include "producer/sender.h"
+
+namespace kprod::producer_detail {
+
+class producer_impl {
+ public:
+  explicit producer_impl(const producer_config& validated);
+  ~producer_impl();
+
+  result<void> enqueue(const record& r, detail::completion done, bool may_block, bool report_enqueue_errors);
+  result<void> flush(std::chrono::milliseconds timeout);
+  result<void> close(std::chrono::milliseconds timeout);
+  result<std::vector<partition_info>> partitions_for(std::string_view topic);
+  const producer_config& config() const noexcept { return cfg_; }
+
+ private:
+  bool on_io_thread() const noexcept { return std::this_thread::get_id() == io_thread_id_; }
+  void complete_now(detail::completion& done, kprod::error e, std::string_view topic);
+  void on_metadata(const client::cluster_snapshot& snap, const std::vector<std::string>& updated);
+
+  const producer_config cfg_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  producer::buffer_pool pool_;
+  std::unique_ptr<producer::sender> sender_;  // constructed after the accumulator it wakes
+  producer::accumulator acc_;
+  client::cluster cluster_;
+  std::thread io_thread_;
+  std::thread::id io_thread_id_;
+
+  std::mutex close_mu_;
+  std::atomic<bool> closed_{false};
+
+  // partitions_for() waits for metadata here.
+  std::mutex meta_mu_;
+  std::condition_variable meta_cv_;
+  std::shared_ptr<const client::cluster_snapshot> last_snapshot_;
+};
+
+}  // namespace kprod::producer_detail

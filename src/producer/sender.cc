@@ -1,0 +1,388 @@
+#include "producer/sender.h"
+
+#include <algorithm>
+
+#include <asio/post.hpp>
+
+#include "codec/byte_reader.h"
+#include "codec/byte_writer.h"
+#include "protocol/generated/api_traits.h"
+#include "protocol/generated/init_producer_id_request.h"
+#include "protocol/generated/init_producer_id_response.h"
+#include "protocol/generated/produce_response.h"
+#include "protocol/produce_request_writer.h"
+
+namespace kprod::producer {
+namespace {
+
+thread_local int completion_depth = 0;
+
+struct completion_scope {
+  completion_scope() { ++completion_depth; }
+  ~completion_scope() { --completion_depth; }
+};
+
+bool stale_metadata_error(kafka_errc e) {
+  switch (e) {
+    case kafka_errc::not_leader_or_follower:
+    case kafka_errc::leader_not_available:
+    case kafka_errc::unknown_topic_or_partition:
+    case kafka_errc::fenced_leader_epoch:
+    case kafka_errc::unknown_leader_epoch:
+    case kafka_errc::kafka_storage_error:
+    case kafka_errc::not_enough_replicas:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+bool in_completion_handler() noexcept { return completion_depth > 0; }
+
+struct sender::request_state {
+  std::int32_t node = -1;
+  std::int16_t version = 0;
+  bool acks0 = false;
+  std::vector<std::unique_ptr<producer_batch>> batches;
+  protocol::produce_request_writer writer;
+};
+
+sender::sender(asio::io_context& io, const producer_config& cfg, accumulator& acc, client::cluster& cl)
+    : io_(io), cfg_(cfg), acc_(acc), cluster_(cl), timer_(io), idempotent_(cfg.enable_idempotence.value_or(false)) {}
+
+sender::~sender() = default;
+
+void sender::wake() {
+  if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
+  asio::post(io_, [this] { run(); });
+}
+
+void sender::run() {
+  wake_pending_.store(false, std::memory_order_release);
+  schedule(run_once(clock::now()));
+}
+
+void sender::schedule(clock::time_point next) {
+  if (aborted_) return;
+  if (next == clock::time_point::max()) return;  // woken by events
+  if (next == timer_at_) return;
+  timer_at_ = next;
+  timer_.expires_at(next);
+  timer_.async_wait([this](const std::error_code& ec) {
+    if (ec) return;  // re-armed or cancelled
+    timer_at_ = clock::time_point::max();
+    run();
+  });
+}
+
+std::chrono::milliseconds sender::retry_backoff(int attempts) {
+  // retry.backoff.ms * 2^(attempts-1), capped at retry.backoff.max.ms, +-20%.
+  double ms = static_cast<double>(cfg_.retry_backoff.count());
+  for (int i = 1; i < attempts && ms < static_cast<double>(cfg_.retry_backoff_max.count()); ++i) ms *= 2;
+  ms = std::min(ms, static_cast<double>(std::max(cfg_.retry_backoff_max, cfg_.retry_backoff).count()));
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  return std::chrono::milliseconds(static_cast<std::int64_t>(ms * jitter(rng_)));
+}
+
+clock::time_point sender::run_once(clock::time_point now) {
+  if (aborted_) return clock::time_point::max();
+  clock::time_point next = clock::time_point::max();
+
+  // 1. Metadata for the topics in use.
+  auto missing = acc_.topics_without_metadata();
+  if (!missing.empty()) cluster_.want_topics(missing);
+  next = std::min(next, cluster_.poll(now));
+  acc_.drain_pending_known(now);
+
+  // 2. A producer id before the first idempotent batch.
+  if (fatal_) {
+    abort_all(fatal_);
+    return clock::time_point::max();
+  }
+  const bool can_send = !idempotent_ || (producer_id_ >= 0 && !pid_reset_needed_);
+  if (!can_send) {
+    maybe_init_producer_id(now);
+    if (next_pid_attempt_ > now) next = std::min(next, next_pid_attempt_);
+  }
+
+  // 3. Ready batches, one Produce request per leader.
+  if (can_send) {
+    auto node_ready = [&](std::int32_t id) {
+      auto t = throttled_until_.find(id);
+      if (t != throttled_until_.end()) {
+        if (t->second > now) {
+          next = std::min(next, t->second);
+          return false;
+        }
+        throttled_until_.erase(t);
+      }
+      auto c = cluster_.ready_connection(id, now);
+      return c && c->in_flight() < static_cast<std::size_t>(cfg_.max_in_flight);
+    };
+    auto d = acc_.drain(now, node_ready, idempotent_, producer_id_, producer_epoch_);
+    if (d.unknown_leader) cluster_.request_update();
+    next = std::min(next, d.next_ready_check);
+    for (auto& [node, batches] : d.by_node) send_produce(node, std::move(batches), now);
+  }
+
+  // 4. Delivery timeouts of what is still queued.
+  for (auto& b : acc_.take_expired_batches(now, false)) {
+    const bool sent = b->ever_sent;
+    complete(std::move(b),
+             error(client_errc::delivery_timeout, "delivery.timeout.ms elapsed before the record was acknowledged"),
+             sent ? persistence::possibly_persisted : persistence::not_persisted, -1, -1);
+  }
+  for (auto& p : acc_.take_expired_pending(now, false)) {
+    kprod::error why = cluster_.last_error()
+                           ? error(client_errc::delivery_timeout, "no metadata for topic '" + p.topic +
+                                                                      "' (" + cluster_.last_error().message() + ")")
+                           : error(client_errc::delivery_timeout, "no metadata for topic '" + p.topic + "'");
+    fail_pending(p, why);
+  }
+  next = std::min(next, acc_.next_expiry());
+  if (next <= now) next = now + std::chrono::milliseconds(1);
+  return next;
+}
+
+void sender::maybe_init_producer_id(clock::time_point now) {
+  if (init_pid_in_flight_ || now < next_pid_attempt_) return;
+  // A new producer id resets every sequence: wait until nothing stamped with
+  // the old one is in flight, or retries could overtake newer batches.
+  if (in_flight_requests_ > 0) return;
+  auto c = cluster_.any_ready_connection(now);
+  if (!c) return;
+  const std::int16_t broker_max = c->version_for(protocol::init_producer_id_api::key);
+  if (broker_max < 0) {
+    fatal_ = error(client_errc::unsupported_version,
+                   "enable.idempotence=true but the broker does not support InitProducerId");
+    wake();
+    return;
+  }
+  const std::int16_t version = std::min<std::int16_t>(broker_max, protocol::init_producer_id_api::max_version);
+  protocol::init_producer_id_request req;
+  req.transactional_id = std::nullopt;
+  req.transaction_timeout_ms = static_cast<std::int32_t>(cfg_.transaction_timeout.count());
+  auto buf = std::make_shared<std::vector<std::uint8_t>>();
+  codec::byte_writer w(*buf);
+  if (auto enc = protocol::encode(w, req, version); !enc.ok()) {
+    fatal_ = enc.error();
+    return;
+  }
+  init_pid_in_flight_ = true;
+  c->send(protocol::init_producer_id_api::key, version, {asio::buffer(*buf)}, buf, true,
+          [this, version](const kprod::error& e, std::span<const std::uint8_t> body) {
+            init_pid_in_flight_ = false;
+            if (aborted_) return;
+            protocol::init_producer_id_response resp;
+            kprod::error err = e;
+            if (!err) {
+              codec::byte_reader r(body);
+              auto dec = protocol::decode(r, resp, version);
+              if (!dec.ok()) err = dec.error();
+            }
+            if (!err && resp.error_code != 0) err = error(static_cast<kafka_errc>(resp.error_code));
+            if (err) {
+              if (!err.is_retriable() && err.code().category() == kafka_category()) {
+                fatal_ = error(err.code(), "InitProducerId failed: " + err.message());
+              }
+              next_pid_attempt_ = clock::now() + retry_backoff(2);
+              wake();
+              return;
+            }
+            producer_id_ = resp.producer_id;
+            producer_epoch_ = resp.producer_epoch;
+            pid_reset_needed_ = false;
+            acc_.for_each_queue([](topic_state&, std::int32_t, partition_queue& q) {
+              q.next_sequence = 0;
+              q.unacked_sequences.clear();
+            });
+            wake();
+          });
+}
+
+void sender::reset_producer_id() {
+  if (!idempotent_) return;
+  pid_reset_needed_ = true;
+}
+
+void sender::send_produce(std::int32_t node, std::vector<std::unique_ptr<producer_batch>> batches,
+                          clock::time_point now) {
+  auto conn = cluster_.ready_connection(node, now);
+  const std::int16_t broker_max = conn ? conn->version_for(protocol::produce_api::key) : -1;
+  if (!conn || broker_max < protocol::produce_request_writer::min_version) {
+    kprod::error why = conn ? error(client_errc::unsupported_version, "broker supports no Produce version >= 3")
+                            : error(client_errc::connection_lost, "connection lost before sending");
+    for (auto& b : batches) retry_or_fail(std::move(b), why, false);
+    return;
+  }
+  auto rs = std::make_shared<request_state>();
+  rs->node = node;
+  rs->version = std::min(broker_max, protocol::produce_request_writer::max_version);
+  rs->acks0 = cfg_.acks == acks::none;
+  rs->batches = std::move(batches);
+  // Group by topic (batches of a topic arrive together from the drain).
+  std::vector<protocol::produce_topic_ref> topics;
+  for (auto& b : rs->batches) {
+    if (topics.empty() || topics.back().topic != b->topic) topics.push_back({b->topic, {}});
+    topics.back().partitions.push_back({b->partition, b->sealed});
+    b->ever_sent = true;
+    ++b->attempts;
+    if (idempotent_) {
+      if (auto* q = acc_.queue(std::string(b->topic), b->partition)) q->unacked_sequences.insert(b->base_sequence);
+    }
+  }
+  auto body = rs->writer.encode(rs->version, std::nullopt, static_cast<std::int16_t>(cfg_.acks),
+                                static_cast<std::int32_t>(cfg_.request_timeout.count()), topics);
+  ++in_flight_requests_;
+  conn->send(protocol::produce_api::key, rs->version, std::move(body), rs, !rs->acks0,
+             [this, rs](const kprod::error& e, std::span<const std::uint8_t> resp) { on_produce_response(rs, e, resp); });
+}
+
+void sender::on_produce_response(const std::shared_ptr<request_state>& rs, const kprod::error& e,
+                                 std::span<const std::uint8_t> body) {
+  --in_flight_requests_;
+  if (aborted_) return;
+  if (e) {
+    // Lost connection or request timeout: the broker may have appended.
+    for (auto& b : rs->batches) retry_or_fail(std::move(b), e, true);
+    cluster_.request_update();
+    wake();
+    return;
+  }
+  if (rs->acks0) {
+    for (auto& b : rs->batches) complete(std::move(b), {}, persistence::possibly_persisted, -1, -1);
+    wake();
+    return;
+  }
+  protocol::produce_response resp;
+  codec::byte_reader r(body);
+  if (auto dec = protocol::decode(r, resp, rs->version); !dec.ok()) {
+    for (auto& b : rs->batches) retry_or_fail(std::move(b), dec.error(), true);
+    wake();
+    return;
+  }
+  if (resp.throttle_time_ms > 0) {
+    throttled_until_[rs->node] = clock::now() + std::chrono::milliseconds(resp.throttle_time_ms);
+  }
+  for (const auto& t : resp.responses) {
+    for (const auto& p : t.partition_responses) {
+      auto it = std::find_if(rs->batches.begin(), rs->batches.end(), [&](const auto& b) {
+        return b && b->partition == p.index && b->topic == std::string_view(t.name);
+      });
+      if (it == rs->batches.end()) continue;  // not ours (or repeated): ignore
+      std::unique_ptr<producer_batch> b = std::move(*it);
+      const auto code = static_cast<kafka_errc>(p.error_code);
+      if (code == kafka_errc::none) {
+        complete(std::move(b), {}, persistence::persisted, p.base_offset, p.log_append_time_ms);
+        continue;
+      }
+      if (code == kafka_errc::duplicate_sequence_number) {
+        complete(std::move(b), {}, persistence::persisted, -1, -1);
+        continue;
+      }
+      std::string msg;
+      if constexpr (requires { p.error_message; }) {
+        if (p.error_message) msg = *p.error_message;
+      }
+      kprod::error err(code, msg);
+      if (stale_metadata_error(code)) cluster_.request_update();
+      if (idempotent_ && code == kafka_errc::out_of_order_sequence_number) {
+        auto* q = acc_.queue(std::string(b->topic), b->partition);
+        const bool behind_earlier = q && !q->unacked_sequences.empty() && *q->unacked_sequences.begin() < b->base_sequence;
+        if (!behind_earlier) reset_producer_id();
+        retry_or_fail(std::move(b), err, false);
+        continue;
+      }
+      if (idempotent_ &&
+          (code == kafka_errc::unknown_producer_id || code == kafka_errc::invalid_producer_epoch)) {
+        reset_producer_id();
+        retry_or_fail(std::move(b), err, false);
+        continue;
+      }
+      if (err.is_retriable()) {
+        retry_or_fail(std::move(b), err, false);
+      } else {
+        complete(std::move(b), err, persistence::not_persisted, -1, -1);
+      }
+    }
+  }
+  // A partition the broker did not answer for: malformed; retry it.
+  for (auto& b : rs->batches) {
+    if (b) retry_or_fail(std::move(b), error(client_errc::malformed_response, "partition missing from response"), true);
+  }
+  wake();
+}
+
+void sender::retry_or_fail(std::unique_ptr<producer_batch> b, const kprod::error& e, bool maybe_appended) {
+  const auto now = clock::now();
+  const bool outcome_unknown = maybe_appended || b->ever_sent;
+  if (now >= b->deadline) {
+    complete(std::move(b), error(client_errc::delivery_timeout, "delivery.timeout.ms elapsed; last error: " + e.message()),
+             outcome_unknown ? persistence::possibly_persisted : persistence::not_persisted, -1, -1);
+    return;
+  }
+  if (b->attempts > cfg_.retries) {
+    complete(std::move(b), e, outcome_unknown ? persistence::possibly_persisted : persistence::not_persisted, -1, -1);
+    return;
+  }
+  if (idempotent_) {
+    if (auto* q = acc_.queue(std::string(b->topic), b->partition)) q->unacked_sequences.erase(b->base_sequence);
+  }
+  b->retry_at = now + retry_backoff(std::max(b->attempts, 1));
+  acc_.reenqueue(std::move(b));
+}
+
+void sender::complete(std::unique_ptr<producer_batch> b, const kprod::error& e, persistence status,
+                      std::int64_t base_offset, std::int64_t log_append_time) {
+  if (idempotent_ && b->base_sequence >= 0) {
+    if (auto* q = acc_.queue(std::string(b->topic), b->partition)) q->unacked_sequences.erase(b->base_sequence);
+    // A failed batch leaves a hole in the sequence: start over with a new id.
+    if (e && b->ever_sent) reset_producer_id();
+  }
+  {
+    completion_scope scope;
+    for (auto& slot : b->slots) {
+      delivery_report rep;
+      rep.error = e;
+      rep.status = status;
+      rep.metadata.topic = b->topic;
+      rep.metadata.partition = b->partition;
+      rep.metadata.offset = (!e && base_offset >= 0) ? base_offset + slot.offset_delta : -1;
+      rep.metadata.timestamp_ms = log_append_time >= 0 ? log_append_time : slot.timestamp_ms;
+      rep.metadata.serialized_key_size = slot.key_size;
+      rep.metadata.serialized_value_size = slot.value_size;
+      slot.done(std::move(rep));
+    }
+  }
+  b->completed = true;
+  acc_.batch_done(*b);
+}
+
+void sender::fail_pending(accumulator::expired_pending& p, const kprod::error& e) {
+  completion_scope scope;
+  for (auto& pr : p.records) {
+    acc_.pool().release(pr.reserved_bytes);
+    acc_.flushes().remove(pr.flush_epoch);
+    delivery_report rep;
+    rep.error = e;
+    rep.status = persistence::not_persisted;
+    rep.metadata.topic = p.topic;  // the accumulator's copy outlives this call only
+    rep.metadata.partition = pr.partition.value_or(-1);
+    rep.metadata.timestamp_ms = pr.timestamp_ms;
+    rep.metadata.serialized_key_size = pr.key ? static_cast<std::int32_t>(pr.key->size()) : -1;
+    rep.metadata.serialized_value_size = pr.value ? static_cast<std::int32_t>(pr.value->size()) : -1;
+    pr.done(std::move(rep));
+  }
+}
+
+void sender::abort_all(const kprod::error& why) {
+  for (auto& b : acc_.take_expired_batches(clock::now(), true)) {
+    const bool sent = b->ever_sent;
+    complete(std::move(b), why, sent ? persistence::possibly_persisted : persistence::not_persisted, -1, -1);
+  }
+  for (auto& p : acc_.take_expired_pending(clock::now(), true)) fail_pending(p, why);
+}
+
+}  // namespace kprod::producer

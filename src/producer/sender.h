@@ -1,0 +1,92 @@
+// sender - the producer's I/O loop step (Java's Sender.runOnce).
+//
+// run_once(now) does, in order: metadata upkeep, producer id upkeep
+// (idempotence), draining ready batches into one Produce request per leader,
+// and expiring what passed delivery.timeout.ms; it returns when it next needs
+// to run. Responses are classified per partition:
+//
+//   NONE / DUPLICATE_SEQUENCE_NUMBER      -> complete (offset -1 for a duplicate)
+//   retriable, lost connection, timeout   -> back to the queue front, backoff
+//   OUT_OF_ORDER behind an earlier batch  -> retriable (that batch failed first)
+//   OUT_OF_ORDER at the head, UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH
+//                                         -> new producer id, sequences from 0,
+//                                            retried with the same records
+//   anything else                         -> the batch's records fail
+//
+// All of it runs on the I/O thread; completions are invoked there.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "client/cluster.h"
+#include "producer/accumulator.h"
+
+namespace kprod::producer {
+
+// True while the current thread runs a record's completion handler.
+bool in_completion_handler() noexcept;
+
+class sender {
+ public:
+  sender(asio::io_context& io, const producer_config& cfg, accumulator& acc, client::cluster& cl);
+  ~sender();
+
+  // Thread-safe: makes the I/O thread run soon. Coalesced.
+  void wake();
+  // I/O thread: one step; returns the time of the next needed step.
+  clock::time_point run_once(clock::time_point now);
+
+  // I/O thread: fail everything queued, pending and in flight with `why`
+  // (close() after its timeout).
+  void abort_all(const kprod::error& why);
+  std::size_t in_flight_requests() const noexcept { return in_flight_requests_; }
+
+ private:
+  struct request_state;
+
+  void schedule(clock::time_point next);
+  void run();
+  void maybe_init_producer_id(clock::time_point now);
+  void send_produce(std::int32_t node, std::vector<std::unique_ptr<producer_batch>> batches, clock::time_point now);
+  void on_produce_response(const std::shared_ptr<request_state>& rs, const kprod::error& e,
+                           std::span<const std::uint8_t> body);
+  void retry_or_fail(std::unique_ptr<producer_batch> b, const kprod::error& e, bool sent);
+  void complete(std::unique_ptr<producer_batch> b, const kprod::error& e, persistence status, std::int64_t base_offset,
+                std::int64_t log_append_time);
+  void fail_pending(accumulator::expired_pending& p, const kprod::error& e);
+  void reset_producer_id();
+  std::chrono::milliseconds retry_backoff(int attempts);
+
+  asio::io_context& io_;
+  const producer_config cfg_;
+  accumulator& acc_;
+  client::cluster& cluster_;
+  asio::steady_timer timer_;
+  clock::time_point timer_at_ = clock::time_point::max();
+  std::atomic<bool> wake_pending_{false};
+  std::mt19937 rng_{std::random_device{}()};
+  std::size_t in_flight_requests_ = 0;
+  bool aborted_ = false;
+
+  // Idempotence.
+  const bool idempotent_;
+  std::int64_t producer_id_ = -1;
+  std::int16_t producer_epoch_ = -1;
+  bool init_pid_in_flight_ = false;
+  bool pid_reset_needed_ = false;
+  clock::time_point next_pid_attempt_{};
+  kprod::error fatal_;
+
+  std::map<std::int32_t, clock::time_point> throttled_until_;
+};
+
+}  // namespace kprod::producer
