@@ -1,0 +1,30 @@
+// crc32c.h - CRC-32C (Castagnoli), the checksum of v2 record batches.
+//
+// Standard parameters: reflected polynomial 0x82F63B78, initial value and
+// final xor 0xFFFFFFFF, so crc32c("123456789") == 0xE3069283. On x86-64 with
+// SSE4.2 the `crc32` instruction is used (picked once at run time); otherwise
+// a portable slicing-by-8 table implementation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace kprod::codec {
+
+// CRC-32C of n bytes.
+std::uint32_t crc32c(const void* data, std::size_t n) noexcept;
+
+// Continues a CRC: crc32c_extend(crc32c(a), b) == crc32c(a followed by b).
+// crc32c_extend(0, p, n) == crc32c(p, n).
+std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t n) noexcept;
+
+namespace detail {
+// Both implementations, exposed so tests and benchmarks can compare them.
+// Same contract as crc32c_extend.
+std::uint32_t crc32c_portable(std::uint32_t crc, const void* data, std::size_t n) noexcept;
+// Only callable when crc32c_hw_available(); the portable path otherwise.
+std::uint32_t crc32c_hw(std::uint32_t crc, const void* data, std::size_t n) noexcept;
+bool crc32c_hw_available() noexcept;
+}  // namespace detail
+
+}  // namespace kprod::codec

@@ -1,0 +1,165 @@
+// record_batch.cc - building and re-stamping v2 record batches.
+#include "protocol/record_batch.h"
+
+#include <algorithm>
+#include <climits>
+#include <string>
+
+#include "codec/crc32c.h"
+#include "codec/varint.h"
+
+namespace kprod::protocol {
+namespace {
+
+using namespace batch_v2;
+
+template <typename U>
+void put_be(std::uint8_t* p, U v) noexcept {
+  for (std::size_t i = 0; i < sizeof(U); ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * (sizeof(U) - 1 - i)));
+}
+
+std::uint16_t get_be16(const std::uint8_t* p) noexcept { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
+
+void put_producer_fields(std::uint8_t* b, const batch_producer_fields& f) noexcept {
+  put_be(b + producer_id_at, static_cast<std::uint64_t>(f.producer_id));
+  put_be(b + producer_epoch_at, static_cast<std::uint16_t>(f.producer_epoch));
+  put_be(b + base_sequence_at, static_cast<std::uint32_t>(f.base_sequence));
+  std::uint16_t attrs = get_be16(b + attributes_at);
+  attrs = f.transactional ? static_cast<std::uint16_t>(attrs | transactional_bit)
+                          : static_cast<std::uint16_t>(attrs & ~transactional_bit);
+  put_be(b + attributes_at, attrs);
+}
+
+void put_crc(std::span<std::uint8_t> b) noexcept {
+  put_be(b.data() + crc_at, codec::crc32c(b.data() + attributes_at, b.size() - attributes_at));
+}
+
+// Zig-zag varint of a non-negative length or -1 (null).
+inline std::size_t put_varint(std::uint8_t* p, std::int32_t v) noexcept { return codec::encode_varint32(v, p); }
+
+inline std::size_t nonneg(std::int32_t len) noexcept { return len > 0 ? static_cast<std::size_t>(len) : 0; }
+
+}  // namespace
+
+void record_batch_builder::start(std::int64_t base_timestamp_ms) {
+  buf_.clear();
+  if (buf_.capacity() < last_size_) buf_.reserve(last_size_);
+  buf_.resize(header_size);
+  base_ts_ = base_timestamp_ms;
+  max_ts_ = base_timestamp_ms;
+  count_ = 0;
+}
+
+std::size_t record_batch_builder::record_size_upper_bound(std::int32_t key_len, std::int32_t value_len,
+                                                          std::span<const record_header_view> headers) noexcept {
+  constexpr std::size_t v32 = codec::max_varint32_bytes;
+  // length, attributes, timestampDelta, offsetDelta, keyLength, valueLength, headerCount
+  std::size_t n = v32 + 1 + codec::max_varint64_bytes + v32 + v32 + v32 + v32;
+  n += nonneg(key_len) + nonneg(value_len);
+  for (const auto& h : headers) n += v32 + h.key.size() + v32 + nonneg(h.value_len);
+  return n;
+}
+
+std::size_t record_batch_builder::append(std::int64_t timestamp_ms, const std::uint8_t* key, std::int32_t key_len,
+                                         const std::uint8_t* value, std::int32_t value_len,
+                                         std::span<const record_header_view> headers) {
+  if (buf_.size() < header_size) start(timestamp_ms);
+  if (key_len < 0) key_len = -1;
+  if (value_len < 0) value_len = -1;
+  // Wrapping subtraction: any pair of int64 timestamps has a representable delta modulo 2^64.
+  const auto ts_delta = static_cast<std::int64_t>(static_cast<std::uint64_t>(timestamp_ms) -
+                                                  static_cast<std::uint64_t>(base_ts_));
+  const std::int32_t offset_delta = count_;
+  const auto header_count = static_cast<std::int32_t>(headers.size());
+
+  std::size_t body = 1 + codec::varlong_size(ts_delta) + codec::varint_size(offset_delta) +
+                     codec::varint_size(key_len) + nonneg(key_len) + codec::varint_size(value_len) +
+                     nonneg(value_len) + codec::varint_size(header_count);
+  for (const auto& h : headers) {
+    const auto hk = static_cast<std::int32_t>(h.key.size());
+    const std::int32_t hv = h.value_len < 0 ? -1 : h.value_len;
+    body += codec::varint_size(hk) + h.key.size() + codec::varint_size(hv) + nonneg(hv);
+  }
+  const auto body32 = static_cast<std::int32_t>(body);
+  const std::size_t total = codec::varint_size(body32) + body;
+
+  if (buf_.capacity() - buf_.size() < total) buf_.reserve(std::max(buf_.capacity() * 2, buf_.size() + total));
+
+  // The fixed-size fields go through a small stack buffer, the payloads
+  // straight from the caller's memory: no per-record allocation.
+  std::uint8_t tmp[codec::max_varint32_bytes * 4 + codec::max_varint64_bytes + 1];
+  std::size_t n = put_varint(tmp, body32);
+  tmp[n++] = 0;  // record attributes
+  n += codec::encode_varint64(ts_delta, tmp + n);
+  n += put_varint(tmp + n, offset_delta);
+  n += put_varint(tmp + n, key_len);
+  buf_.insert(buf_.end(), tmp, tmp + n);
+  if (key_len > 0) buf_.insert(buf_.end(), key, key + key_len);
+  n = put_varint(tmp, value_len);
+  buf_.insert(buf_.end(), tmp, tmp + n);
+  if (value_len > 0) buf_.insert(buf_.end(), value, value + value_len);
+  n = put_varint(tmp, header_count);
+  buf_.insert(buf_.end(), tmp, tmp + n);
+  for (const auto& h : headers) {
+    const std::int32_t hv = h.value_len < 0 ? -1 : h.value_len;
+    n = put_varint(tmp, static_cast<std::int32_t>(h.key.size()));
+    buf_.insert(buf_.end(), tmp, tmp + n);
+    const auto* hk = reinterpret_cast<const std::uint8_t*>(h.key.data());
+    buf_.insert(buf_.end(), hk, hk + h.key.size());
+    n = put_varint(tmp, hv);
+    buf_.insert(buf_.end(), tmp, tmp + n);
+    if (hv > 0) buf_.insert(buf_.end(), h.value, h.value + hv);
+  }
+
+  ++count_;
+  max_ts_ = std::max(max_ts_, timestamp_ms);
+  return total;
+}
+
+kprod::result<std::vector<std::uint8_t>> record_batch_builder::seal(const batch_producer_fields& f,
+                                                                    codec::compressor* c) {
+  if (count_ == 0 || buf_.size() < header_size)
+    return kprod::error(client_errc::illegal_state, "cannot seal a record batch with no records");
+
+  const bool compressed = c != nullptr && c->type() != compression_type::none;
+  std::vector<std::uint8_t> out;
+  if (compressed) {
+    out.reserve(header_size + (buf_.size() - header_size) / 2 + 64);
+    out.resize(header_size);
+    KP_TRY(c->compress(std::span<const std::uint8_t>(buf_).subspan(header_size), out));
+  } else {
+    if (buf_.size() - log_overhead > static_cast<std::size_t>(INT32_MAX))
+      return kprod::error(client_errc::record_too_large, "record batch exceeds 2 GiB");
+    out = std::move(buf_);
+    buf_ = {};
+  }
+  if (out.size() - log_overhead > static_cast<std::size_t>(INT32_MAX))
+    return kprod::error(client_errc::record_too_large, "record batch exceeds 2 GiB");
+
+  std::uint8_t* b = out.data();
+  const auto codec_bits = static_cast<std::uint16_t>(compressed ? static_cast<int>(c->type()) : 0);
+  put_be(b + base_offset_at, std::uint64_t{0});
+  put_be(b + batch_length_at, static_cast<std::uint32_t>(out.size() - log_overhead));
+  put_be(b + leader_epoch_at, static_cast<std::uint32_t>(-1));
+  b[magic_at] = static_cast<std::uint8_t>(magic);
+  put_be(b + attributes_at, codec_bits);  // create time; transactional bit set below
+  put_be(b + last_offset_delta_at, static_cast<std::uint32_t>(count_ - 1));
+  put_be(b + base_timestamp_at, static_cast<std::uint64_t>(base_ts_));
+  put_be(b + max_timestamp_at, static_cast<std::uint64_t>(max_ts_));
+  put_be(b + records_count_at, static_cast<std::uint32_t>(count_));
+  put_producer_fields(b, f);
+  put_crc(out);
+
+  last_size_ = compressed ? buf_.size() : out.size();
+  buf_.clear();
+  count_ = 0;
+  return out;
+}
+
+void restamp_batch(std::span<std::uint8_t> sealed, const batch_producer_fields& f) noexcept {
+  if (sealed.size() < header_size) return;
+  put_producer_fields(sealed.data(), f);
+  put_crc(sealed);
+}
+
+}  // namespace kprod::protocol

@@ -1,0 +1,149 @@
+// record_batch.h - the v2 record batch (magic 2): layout, builder, re-stamping.
+//
+// Header layout (big-endian; offsets in bytes from the start of the batch):
+//
+//   @0   baseOffset            int64   0 from a producer; the broker assigns offsets
+//   @8   batchLength           int32   bytes after this field (total size - 12)
+//   @12  partitionLeaderEpoch  int32   -1 from a producer
+//   @16  magic                 int8    2
+//   @17  crc                   uint32  CRC-32C of bytes @21..end
+//   @21  attributes            int16   bits 0-2 codec, 3 timestamp type (0 = create
+//                                      time), 4 transactional, 5 control
+//   @23  lastOffsetDelta       int32   records - 1 in a producer batch
+//   @27  baseTimestamp         int64   first record's timestamp
+//   @35  maxTimestamp          int64   largest record timestamp
+//   @43  producerId            int64   -1 without idempotence
+//   @51  producerEpoch         int16   -1 without idempotence
+//   @53  baseSequence          int32   -1 without idempotence
+//   @57  recordsCount          int32
+//   @61  records               the records, compressed as one unit when the codec is not none
+//
+// The CRC starts at attributes and so leaves out baseOffset, batchLength,
+// partitionLeaderEpoch and magic: the broker rewrites baseOffset and
+// partitionLeaderEpoch on every append, and excluding them lets it do so
+// without recomputing the CRC over the whole batch.
+//
+// Record (all lengths are zig-zag varints, -1 meaning null where allowed):
+//   length varint (bytes after this field), attributes int8 (0),
+//   timestampDelta varlong, offsetDelta varint, keyLength + key,
+//   valueLength + value, headerCount varint, then per header
+//   keyLength varint + key (UTF-8, never null), valueLength varint + value.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "codec/compression.h"
+#include "kprod/result.h"
+#include "kprod/types.h"
+
+namespace kprod::protocol {
+
+// Field offsets, each built from the previous one (DefaultRecordBatch's habit).
+namespace batch_v2 {
+inline constexpr std::size_t base_offset_at = 0;
+inline constexpr std::size_t base_offset_len = 8;
+inline constexpr std::size_t batch_length_at = base_offset_at + base_offset_len;
+inline constexpr std::size_t batch_length_len = 4;
+inline constexpr std::size_t leader_epoch_at = batch_length_at + batch_length_len;
+inline constexpr std::size_t leader_epoch_len = 4;
+inline constexpr std::size_t magic_at = leader_epoch_at + leader_epoch_len;
+inline constexpr std::size_t magic_len = 1;
+inline constexpr std::size_t crc_at = magic_at + magic_len;
+inline constexpr std::size_t crc_len = 4;
+inline constexpr std::size_t attributes_at = crc_at + crc_len;
+inline constexpr std::size_t attributes_len = 2;
+inline constexpr std::size_t last_offset_delta_at = attributes_at + attributes_len;
+inline constexpr std::size_t last_offset_delta_len = 4;
+inline constexpr std::size_t base_timestamp_at = last_offset_delta_at + last_offset_delta_len;
+inline constexpr std::size_t base_timestamp_len = 8;
+inline constexpr std::size_t max_timestamp_at = base_timestamp_at + base_timestamp_len;
+inline constexpr std::size_t max_timestamp_len = 8;
+inline constexpr std::size_t producer_id_at = max_timestamp_at + max_timestamp_len;
+inline constexpr std::size_t producer_id_len = 8;
+inline constexpr std::size_t producer_epoch_at = producer_id_at + producer_id_len;
+inline constexpr std::size_t producer_epoch_len = 2;
+inline constexpr std::size_t base_sequence_at = producer_epoch_at + producer_epoch_len;
+inline constexpr std::size_t base_sequence_len = 4;
+inline constexpr std::size_t records_count_at = base_sequence_at + base_sequence_len;
+inline constexpr std::size_t records_count_len = 4;
+inline constexpr std::size_t records_at = records_count_at + records_count_len;
+inline constexpr std::size_t header_size = records_at;
+// batchLength counts from the partition leader epoch on.
+inline constexpr std::size_t log_overhead = batch_length_at + batch_length_len;
+
+inline constexpr std::int8_t magic = 2;
+inline constexpr std::int16_t codec_mask = 0x07;
+inline constexpr std::int16_t timestamp_type_bit = 0x08;
+inline constexpr std::int16_t transactional_bit = 0x10;
+inline constexpr std::int16_t control_bit = 0x20;
+
+static_assert(crc_at == 17 && attributes_at == 21 && producer_id_at == 43 && records_at == 61);
+}  // namespace batch_v2
+
+struct record_header_view {
+  std::string_view key;
+  const std::uint8_t* value = nullptr;
+  std::int32_t value_len = -1;  // -1 = null
+};
+
+struct batch_producer_fields {
+  std::int64_t producer_id = -1;
+  std::int16_t producer_epoch = -1;
+  std::int32_t base_sequence = -1;
+  bool transactional = false;
+};
+
+// Builds one batch at a time in final wire form. Not thread-safe.
+class record_batch_builder {
+ public:
+  // Starts a new batch, reusing the buffer's capacity. base_timestamp_ms is
+  // the first record's timestamp (later records are stored as deltas).
+  void start(std::int64_t base_timestamp_ms);
+
+  // Upper bound of the bytes one record adds (for batch.size /
+  // max.request.size decisions). A negative length means null.
+  static std::size_t record_size_upper_bound(std::int32_t key_len, std::int32_t value_len,
+                                             std::span<const record_header_view> headers) noexcept;
+
+  // Appends one record in final wire form, with no per-record allocation
+  // (only amortised growth of one buffer). Returns the bytes added.
+  // key_len / value_len < 0 means null (the pointer is then ignored); 0 is an
+  // empty, non-null value. If start() was not called, the record's timestamp
+  // becomes the base timestamp. Precondition: the record fits in an int32
+  // length, which record_size_upper_bound lets the caller check.
+  std::size_t append(std::int64_t timestamp_ms, const std::uint8_t* key, std::int32_t key_len,
+                     const std::uint8_t* value, std::int32_t value_len,
+                     std::span<const record_header_view> headers);
+
+  std::int32_t record_count() const noexcept { return count_; }
+  // Header + records appended so far (uncompressed).
+  std::size_t size_bytes() const noexcept { return buf_.size(); }
+  std::int64_t base_timestamp() const noexcept { return base_ts_; }
+  std::int64_t max_timestamp() const noexcept { return max_ts_; }
+
+  // Finishes the batch: compresses the records with `c` (nullptr = none),
+  // fills every header field and the CRC, and moves the bytes out. The
+  // builder is then empty and can be start()ed again. A batch with no
+  // records is client_errc::illegal_state; a failed compression leaves the
+  // builder unchanged.
+  kprod::result<std::vector<std::uint8_t>> seal(const batch_producer_fields& f, codec::compressor* c);
+
+ private:
+  std::vector<std::uint8_t> buf_;
+  std::int64_t base_ts_ = 0;
+  std::int64_t max_ts_ = 0;
+  std::int32_t count_ = 0;
+  std::size_t last_size_ = 0;  // the previous batch's size: capacity to reserve after a move-out
+};
+
+// Re-stamps producer id / epoch / base sequence / transactional bit of a
+// sealed batch in place and recomputes the CRC (epoch bumps, sequence
+// resets); the records bytes stay identical. Spans shorter than a header are
+// left alone.
+void restamp_batch(std::span<std::uint8_t> sealed, const batch_producer_fields& f) noexcept;
+
+}  // namespace kprod::protocol
