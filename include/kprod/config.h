@@ -97,6 +97,8 @@ struct producer_config {
   std::chrono::milliseconds socket_connection_setup_timeout_max{30000};  // socket.connection.setup.timeout.max.ms
   std::int32_t send_buffer_bytes = 131072;    // send.buffer.bytes (-1 = OS default)
   std::int32_t receive_buffer_bytes = 32768;  // receive.buffer.bytes (-1 = OS default)
+
+  friend bool operator==(const producer_config&, const producer_config&) = default;
 };
 
 // Parses Java-style properties ("linger.ms" -> "10") into a validated,
