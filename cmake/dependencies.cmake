@@ -16,4 +16,6 @@ target_link_libraries(kp_compression_libs INTERFACE ZLIB::ZLIB PkgConfig::KP_LZ4
 # Standalone Asio (header-only, no Boost).
 add_library(kp_asio INTERFACE)
 target_include_directories(kp_asio SYSTEM INTERFACE ${KP_ASIO_INCLUDE})
-target_compile_definitions(kp_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+# Compiled once in src/client/asio_impl.cc (ASIO_SEPARATE_COMPILATION): every
+# other translation unit only sees declarations, which keeps builds fast.
+target_compile_definitions(kp_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED ASIO_SEPARATE_COMPILATION)

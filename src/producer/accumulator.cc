@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-namespace kprod::producer {
+namespace kprod::producer_detail {
 namespace {
 
 constexpr std::int64_t batch_overhead_bytes = 61 + 64;  // v2 header + per-batch bookkeeping
@@ -32,7 +32,7 @@ accumulator::accumulator(const producer_config& cfg, buffer_pool& pool, wakeup_f
     int level = cfg_.compression == compression_type::gzip  ? cfg_.gzip_level
                 : cfg_.compression == compression_type::lz4 ? cfg_.lz4_level
                 : cfg_.compression == compression_type::zstd ? cfg_.zstd_level
-                                                             : codec::compressor::default_level;
+                                                             : codec::default_level;
     auto c = codec::compressor::create(cfg_.compression, level);
     if (c.ok()) compressor_ = std::move(c.value());
   }
@@ -56,7 +56,7 @@ topic_state& accumulator::topic_for(std::string_view name) {
   auto& slot = topics_[std::string(name)];
   if (!slot) {
     slot = std::make_unique<topic_state>(std::string(name));
-    slot->partitioner = make_topic_partitioner(cfg_);
+    slot->partitioner = std::make_unique<topic_partitioner>(std::string(name), partitioner_settings::from(cfg_));
   }
   return *slot;
 }
@@ -115,6 +115,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
     std::shared_lock tl(t.mu);
     if (t.known && !t.has_pending.load(std::memory_order_acquire)) {
       std::int32_t p;
+      partition_choice choice;
       if (r.partition) {
         p = *r.partition;
         if (p >= static_cast<std::int32_t>(t.partitions.size())) {
@@ -125,18 +126,19 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
                                                           " partitions)");
         }
       } else {
-        auto chosen = t.partitioner->partition(t, r.key ? u8(*r.key) : nullptr, key_len, r.value ? u8(*r.value) : nullptr,
-                                               value_len, static_cast<std::int32_t>(t.partitions.size()));
+        auto chosen = t.partitioner->partition(r.key ? u8(*r.key) : nullptr, key_len, r.value ? u8(*r.value) : nullptr,
+                                               value_len, -1, t.view());
         if (!chosen.ok()) {
           tl.unlock();
           pool_.release(reserved + batch_overhead_bytes);
           return chosen.error();
         }
-        p = chosen.value();
+        p = chosen->partition;
+        choice = *chosen;
       }
       append_to_partition(t, p, ts, r.key ? u8(*r.key) : nullptr, key_len, r.value ? u8(*r.value) : nullptr,
                           value_len, headers, done, has_handler, reserved + batch_overhead_bytes, now, nullptr);
-      if (!r.partition) t.partitioner->on_append(p, wire);
+      t.partitioner->on_append(choice, wire);
       return {};
     }
   }
@@ -256,7 +258,6 @@ void accumulator::set_topic_metadata(const std::string& topic,
     std::sort(t->available.begin(), t->available.end());
     t->known = true;
     t->last_error = {};
-    t->partitioner->set_available(t->available, static_cast<std::int32_t>(t->partitions.size()));
   }
   drain_pending(*t, now);
 }
@@ -307,6 +308,7 @@ void accumulator::drain_pending(topic_state& t, clock::time_point now) {
     std::shared_lock tl(t.mu);
     const auto count = static_cast<std::int32_t>(t.partitions.size());
     std::int32_t p = -1;
+    partition_choice choice;
     kprod::error err;
     if (pr.partition) {
       p = *pr.partition;
@@ -315,9 +317,14 @@ void accumulator::drain_pending(topic_state& t, clock::time_point now) {
                                                        "' does not exist (" + std::to_string(count) + " partitions)");
       }
     } else {
-      auto chosen = t.partitioner->partition(t, pr.key ? u8(*pr.key) : nullptr, key_len,
-                                             pr.value ? u8(*pr.value) : nullptr, value_len, count);
-      if (chosen.ok()) p = chosen.value(); else err = chosen.error();
+      auto chosen = t.partitioner->partition(pr.key ? u8(*pr.key) : nullptr, key_len,
+                                             pr.value ? u8(*pr.value) : nullptr, value_len, -1, t.view());
+      if (chosen.ok()) {
+        p = chosen->partition;
+        choice = *chosen;
+      } else {
+        err = chosen.error();
+      }
     }
     queued_records_.fetch_sub(1);
     if (err) {
@@ -333,6 +340,7 @@ void accumulator::drain_pending(topic_state& t, clock::time_point now) {
     append_to_partition(t, p, pr.timestamp_ms, pr.key ? u8(*pr.key) : nullptr, key_len,
                         pr.value ? u8(*pr.value) : nullptr, value_len, hv, pr.done, pr.has_handler,
                         pr.reserved_bytes, now, &pr.flush_epoch);
+    t.partitioner->on_append(choice, protocol::record_batch_builder::record_size_upper_bound(key_len, value_len, hv));
   }
   std::unique_lock tl(t.mu);
   if (t.pending.empty()) {
@@ -504,4 +512,4 @@ clock::time_point accumulator::next_expiry() const {
   return next;
 }
 
-}  // namespace kprod::producer
+}  // namespace kprod::producer_detail

@@ -38,7 +38,7 @@
 #include "producer/partitioners.h"
 #include "producer/producer_batch.h"
 
-namespace kprod::producer {
+namespace kprod::producer_detail {
 
 struct partition_queue {
   std::mutex mu;
@@ -77,6 +77,10 @@ struct topic_state {
   std::deque<pending_record> pending;   // exclusive lock
   std::atomic<bool> has_pending{false};
   std::unique_ptr<topic_partitioner> partitioner;
+  std::vector<std::int32_t> queue_sizes;  // batches queued, parallel to `available` (adaptive partitioning)
+  topic_view view() const {
+    return {static_cast<std::int32_t>(partitions.size()), available, queue_sizes, {}};
+  }
   kprod::error last_error;              // why metadata is not usable (I/O thread)
 };
 
@@ -174,4 +178,4 @@ class accumulator {
   std::unique_ptr<codec::compressor> compressor_;  // I/O thread (sealing)
 };
 
-}  // namespace kprod::producer
+}  // namespace kprod::producer_detail

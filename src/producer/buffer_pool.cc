@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace kprod::producer {
+namespace kprod::producer_detail {
 
 bool buffer_pool::try_reserve(std::int64_t n) {
   std::lock_guard lk(mu_);
@@ -66,4 +66,4 @@ std::size_t buffer_pool::waiters() const {
   return waiters_.size();
 }
 
-}  // namespace kprod::producer
+}  // namespace kprod::producer_detail

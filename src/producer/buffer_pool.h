@@ -13,7 +13,7 @@
 #include <deque>
 #include <mutex>
 
-namespace kprod::producer {
+namespace kprod::producer_detail {
 
 class buffer_pool {
  public:
@@ -46,4 +46,4 @@ class buffer_pool {
   std::deque<waiter*> waiters_;
 };
 
-}  // namespace kprod::producer
+}  // namespace kprod::producer_detail

@@ -14,7 +14,7 @@
 #include <map>
 #include <mutex>
 
-namespace kprod::producer {
+namespace kprod::producer_detail {
 
 class flush_tracker {
  public:
@@ -68,4 +68,4 @@ class flush_tracker {
   std::map<std::uint64_t, std::int64_t> outstanding_;
 };
 
-}  // namespace kprod::producer
+}  // namespace kprod::producer_detail

@@ -43,7 +43,7 @@ std::int32_t default_partition_for_key(const std::uint8_t* key, std::int32_t key
 
 }  // namespace kprod
 
-namespace kprod::producer {
+namespace kprod::producer_detail {
 namespace {
 
 constexpr std::uint64_t no_partition = 0;
@@ -237,4 +237,4 @@ result<partition_choice> topic_partitioner::call_custom(const std::uint8_t* key,
   return partition_choice{p, false};
 }
 
-}  // namespace kprod::producer
+}  // namespace kprod::producer_detail

@@ -22,7 +22,7 @@
 #include "kprod/partitioner.h"
 #include "kprod/result.h"
 
-namespace kprod::producer {
+namespace kprod::producer_detail {
 
 // What the accumulator knows about a topic when a record needs a partition.
 // The spans are only read during the call.
@@ -141,4 +141,4 @@ class topic_partitioner {
   round_robin_partitioner round_robin_;
 };
 
-}  // namespace kprod::producer
+}  // namespace kprod::producer_detail

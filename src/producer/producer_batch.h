@@ -22,7 +22,7 @@
 #include "kprod/error.h"
 #include "protocol/record_batch.h"
 
-namespace kprod::producer {
+namespace kprod::producer_detail {
 
 using clock = std::chrono::steady_clock;
 
@@ -63,4 +63,4 @@ struct producer_batch {
   bool is_sealed() const noexcept { return !sealed.empty(); }
 };
 
-}  // namespace kprod::producer
+}  // namespace kprod::producer_detail

@@ -6,7 +6,7 @@
 
 namespace kprod::producer_detail {
 
-using producer::clock;
+using producer_detail::clock;
 
 producer_impl::producer_impl(const producer_config& validated)
     : cfg_(validated),
@@ -14,7 +14,7 @@ producer_impl::producer_impl(const producer_config& validated)
       pool_(validated.buffer_memory),
       acc_(cfg_, pool_, [this] { sender_->wake(); }),
       cluster_(io_, cfg_, [this] { sender_->wake(); }) {
-  sender_ = std::make_unique<producer::sender>(io_, cfg_, acc_, cluster_);
+  sender_ = std::make_unique<producer_detail::sender>(io_, cfg_, acc_, cluster_);
   cluster_.set_metadata_listener(
       [this](const client::cluster_snapshot& s, const std::vector<std::string>& updated) { on_metadata(s, updated); });
   std::promise<std::thread::id> started;
@@ -81,7 +81,7 @@ result<void> producer_impl::enqueue(const record& r, detail::completion done, bo
 }
 
 result<void> producer_impl::flush(std::chrono::milliseconds timeout) {
-  if (on_io_thread() || producer::in_completion_handler()) {
+  if (on_io_thread() || producer_detail::in_completion_handler()) {
     return error(client_errc::would_deadlock, "flush() called from a completion handler");
   }
   const auto deadline = timeout == std::chrono::milliseconds::max() ? clock::time_point::max() : clock::now() + timeout;
@@ -96,7 +96,7 @@ result<void> producer_impl::flush(std::chrono::milliseconds timeout) {
 }
 
 result<void> producer_impl::close(std::chrono::milliseconds timeout) {
-  if (on_io_thread() || producer::in_completion_handler()) {
+  if (on_io_thread() || producer_detail::in_completion_handler()) {
     return error(client_errc::would_deadlock, "close() called from a completion handler");
   }
   std::lock_guard lk(close_mu_);

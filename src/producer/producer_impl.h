@@ -39,9 +39,9 @@ class producer_impl {
   const producer_config cfg_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
-  producer::buffer_pool pool_;
-  std::unique_ptr<producer::sender> sender_;  // constructed after the accumulator it wakes
-  producer::accumulator acc_;
+  producer_detail::buffer_pool pool_;
+  std::unique_ptr<producer_detail::sender> sender_;  // constructed after the accumulator it wakes
+  producer_detail::accumulator acc_;
   client::cluster cluster_;
   std::thread io_thread_;
   std::thread::id io_thread_id_;

@@ -12,7 +12,7 @@
 #include "protocol/generated/produce_response.h"
 #include "protocol/produce_request_writer.h"
 
-namespace kprod::producer {
+namespace kprod::producer_detail {
 namespace {
 
 thread_local int completion_depth = 0;
@@ -136,9 +136,9 @@ clock::time_point sender::run_once(clock::time_point now) {
   }
   for (auto& p : acc_.take_expired_pending(now, false)) {
     kprod::error why = cluster_.last_error()
-                           ? error(client_errc::delivery_timeout, "no metadata for topic '" + p.topic +
+                           ? error(client_errc::delivery_timeout, "no metadata for topic '" + std::string(p.topic) +
                                                                       "' (" + cluster_.last_error().message() + ")")
-                           : error(client_errc::delivery_timeout, "no metadata for topic '" + p.topic + "'");
+                           : error(client_errc::delivery_timeout, "no metadata for topic '" + std::string(p.topic) + "'");
     fail_pending(p, why);
   }
   next = std::min(next, acc_.next_expiry());
@@ -385,4 +385,4 @@ void sender::abort_all(const kprod::error& why) {
   for (auto& p : acc_.take_expired_pending(clock::now(), true)) fail_pending(p, why);
 }
 
-}  // namespace kprod::producer
+}  // namespace kprod::producer_detail

@@ -30,7 +30,7 @@
 #include "client/cluster.h"
 #include "producer/accumulator.h"
 
-namespace kprod::producer {
+namespace kprod::producer_detail {
 
 // True while the current thread runs a record's completion handler.
 bool in_completion_handler() noexcept;
@@ -89,4 +89,4 @@ class sender {
   std::map<std::int32_t, clock::time_point> throttled_until_;
 };
 
-}  // namespace kprod::producer
+}  // namespace kprod::producer_detail
