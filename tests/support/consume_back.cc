@@ -239,7 +239,9 @@ result<std::vector<consumed_record>> consume_with_kcat(const std::string& bootst
                                                        const std::string& topic,
                                                        std::chrono::milliseconds timeout) {
   auto run = run_process({KP_KCAT, "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q",
-                          "-X", "check.crcs=true", "-f", kcat_format()},
+                          "-X", "check.crcs=true",
+                          // The mock holds an empty fetch for fetch.wait.max.ms; -e waits for that.
+                          "-X", "fetch.wait.max.ms=10", "-f", kcat_format()},
                          timeout);
   if (!run) return run.error();
   if (!run->status.success()) {

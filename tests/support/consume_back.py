@@ -47,6 +47,7 @@ def main():
         check_crcs=True,
         api_version=(0, 11, 0),
         auto_offset_reset="earliest",
+        fetch_max_wait_ms=10,  # the mock holds empty fetches this long
         request_timeout_ms=max(10000, min(args.timeout_ms, 60000)),
         # Headers and null/empty distinctions must come through untouched.
         key_deserializer=None,

@@ -54,6 +54,14 @@ result<std::unique_ptr<mock_cluster>> mock_cluster::start(mock_cluster_options o
   return mc;
 }
 
+result<std::unique_ptr<mock_cluster>> mock_cluster::start(int brokers,
+                                                          std::vector<std::pair<std::string, int>> topics) {
+  mock_cluster_options opts;
+  opts.brokers = brokers;
+  opts.topics = std::move(topics);
+  return start(std::move(opts));
+}
+
 result<std::string> mock_cluster::read_line(std::chrono::milliseconds timeout) {
   const auto deadline = clock::now() + timeout;
   for (;;) {

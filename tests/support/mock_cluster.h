@@ -57,6 +57,10 @@ struct mock_cluster_options {
 class mock_cluster {
  public:
   static result<std::unique_ptr<mock_cluster>> start(mock_cluster_options opts = {});
+  // Shorthand (designated initializers of mock_cluster_options trip g++ 12's
+  // -Wmissing-field-initializers).
+  static result<std::unique_ptr<mock_cluster>> start(int brokers,
+                                                     std::vector<std::pair<std::string, int>> topics = {});
 
   mock_cluster(const mock_cluster&) = delete;
   mock_cluster& operator=(const mock_cluster&) = delete;

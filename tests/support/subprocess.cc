@@ -4,7 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -210,7 +210,8 @@ std::optional<exit_status> child_process::wait_for(std::chrono::milliseconds tim
   if (pid_ <= 0) return std::nullopt;
   const auto deadline = clock::now() + timeout;
   // A pidfd becomes readable when the child exits: no polling loop needed.
-  int pidfd = ::pidfd_open(pid_, 0);
+  // (glibc 2.36's <sys/pidfd.h> lacks C++ linkage, hence the raw syscall.)
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
   for (;;) {
     if (auto st = try_wait()) {
       close_fd(pidfd);
