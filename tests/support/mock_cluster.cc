@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -96,6 +97,11 @@ result<std::string> mock_cluster::read_line(std::chrono::milliseconds timeout) {
 }
 
 result<std::string> mock_cluster::command(std::string_view line) {
+  return command_with_timeout(line, opts_.command_timeout);
+}
+
+result<std::string> mock_cluster::command_with_timeout(std::string_view line,
+                                                       std::chrono::milliseconds timeout) {
   std::lock_guard lock(mu_);
   if (broken_ || child_.status()) {
     return kprod::error(client_errc::connection_lost, "mock host unusable: " + host_exit_text(child_));
@@ -109,7 +115,7 @@ result<std::string> mock_cluster::command(std::string_view line) {
     broken_ = true;
     return kprod::error(client_errc::connection_lost, host_exit_text(child_));
   }
-  auto reply = read_line(opts_.command_timeout);
+  auto reply = read_line(timeout);
   if (!reply) return reply.error();
   if (*reply == "OK") return std::string();
   if (reply->rfind("OK ", 0) == 0) return reply->substr(3);
@@ -201,8 +207,12 @@ result<std::size_t> mock_cluster::error_stack_count(std::int32_t broker, std::in
 
 result<void> mock_cluster::wait_errors_consumed(std::int32_t broker, std::int16_t api,
                                                 std::chrono::milliseconds timeout) {
-  return command_void("wait_errors_consumed " + std::to_string(broker) + " " + std::to_string(api) + " " +
-                      std::to_string(timeout.count()));
+  // The host answers at its own deadline; give it room beyond that.
+  auto r = command_with_timeout("wait_errors_consumed " + std::to_string(broker) + " " + std::to_string(api) +
+                                    " " + std::to_string(timeout.count()),
+                                std::max(opts_.command_timeout, timeout + std::chrono::seconds(5)));
+  if (!r) return r.error();
+  return {};
 }
 
 result<void> mock_cluster::set_topic_error(std::string_view topic, int code) {

@@ -115,6 +115,7 @@ class mock_cluster {
 
  private:
   mock_cluster(child_process child, int brokers, mock_cluster_options opts);
+  result<std::string> command_with_timeout(std::string_view line, std::chrono::milliseconds timeout);
   result<std::string> read_line(std::chrono::milliseconds timeout);
   result<void> command_void(const std::string& line);
 
