@@ -515,6 +515,17 @@ TEST(EffectiveConfig, BackoffMaximaNeverBelowTheirBase) {
   EXPECT_EQ(e.reconnect_backoff_max, milliseconds(900));
 }
 
+TEST(EffectiveConfig, ValidatingAnEffectiveConfigChangesNothing) {
+  for (const props& p : {with_bootstrap({}), with_bootstrap({{"acks", "1"}}),
+                         with_bootstrap({{"linger.ms", "200000"}, {"batch.size", "0"}}),
+                         with_bootstrap({{"retries", "0"}, {"reconnect.backoff.ms", "5"}})}) {
+    const producer_config once = parsed(p);
+    auto twice = validate(once);
+    ASSERT_TRUE(twice.ok()) << twice.error().detail();
+    EXPECT_TRUE(*twice == once);
+  }
+}
+
 TEST(EffectiveConfig, ValidateKeepsTheCustomPartitioner) {
   producer_config c = typed();
   c.partitioner = make_partitioner([](auto, auto, auto, auto, auto, std::int32_t) { return 0; });
