@@ -69,7 +69,7 @@ class producer {
   template <typename CompletionToken>
   auto async_send(const record& r, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(delivery_report)>(
-        [this](auto handler, const record& rec) { enqueue(rec, wrap(std::move(handler)), true); }, token,
+        [this](auto handler, const record& rec) { (void)enqueue(rec, wrap(std::move(handler)), true); }, token,
         std::cref(r));
   }
 

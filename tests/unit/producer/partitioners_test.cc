@@ -16,7 +16,7 @@
 #include "codec/murmur2.h"
 #include "kprod/partitioner.h"
 
-namespace kprod::producer {
+namespace kprod::producer_detail {
 namespace {
 
 using std::chrono::milliseconds;
@@ -420,4 +420,4 @@ TEST(PartitionerSettings, FromEffectiveConfig) {
 }
 
 }  // namespace
-}  // namespace kprod::producer
+}  // namespace kprod::producer_detail
