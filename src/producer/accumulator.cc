@@ -256,6 +256,7 @@ void accumulator::set_topic_metadata(const std::string& topic,
       q.leader = leader;
     }
     std::sort(t->available.begin(), t->available.end());
+    t->queue_sizes.clear();  // parallel to `available`: recomputed by the next drain
     t->known = true;
     t->last_error = {};
   }
@@ -373,6 +374,25 @@ result<void> accumulator::seal(producer_batch& b) {
   return {};
 }
 
+void accumulator::update_load_stats(topic_state& t, clock::time_point now) {
+  // KIP-794 adaptive partitioning: queue length (in batches) per available
+  // partition, read by the sticky partitioner when it picks a new partition.
+  // Like Java, no stats until every available partition has had a batch.
+  std::vector<std::int32_t> sizes;
+  {
+    std::shared_lock tl(t.mu);
+    sizes.reserve(t.available.size());
+    for (std::int32_t id : t.available) {
+      partition_queue& q = *t.partitions[static_cast<std::size_t>(id)];
+      std::lock_guard ql(q.mu);
+      sizes.push_back(static_cast<std::int32_t>(q.batches.size()) + q.in_flight);
+    }
+  }
+  std::unique_lock tl(t.mu);
+  t.stats_at = now;
+  if (sizes.size() == t.available.size()) t.queue_sizes = std::move(sizes);
+}
+
 accumulator::drained accumulator::drain(clock::time_point now, const std::function<bool(std::int32_t)>& node_ready,
                                         bool idempotent, std::int64_t producer_id, std::int16_t producer_epoch) {
   drained out;
@@ -381,25 +401,29 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
   std::shared_lock lk(topics_mu_);
   for (auto& [name, tp] : topics_) {
     topic_state& t = *tp;
+    if (cfg_.partitioner_adaptive && now - t.stats_at >= std::chrono::milliseconds(5)) update_load_stats(t, now);
     std::shared_lock tl(t.mu);
     for (std::size_t pi = 0; pi < t.partitions.size(); ++pi) {
       partition_queue& q = *t.partitions[pi];
       std::lock_guard ql(q.mu);
-      while (!q.batches.empty()) {
+      if (!q.batches.empty()) {
         producer_batch& b = *q.batches.front();
-        if (!batch_ready(b, now, out.next_ready_check)) break;
+        if (!batch_ready(b, now, out.next_ready_check)) continue;
         if (q.leader < 0) {
           out.unknown_leader = true;
-          break;
+          continue;
         }
-        if (q.in_flight >= per_partition_limit || !node_ready(q.leader)) break;
+        if (q.in_flight >= per_partition_limit || !node_ready(q.leader)) continue;
         if (!b.is_sealed()) {
           auto sealed = seal(b);
-          if (!sealed.ok()) break;  // cannot happen short of a codec failure; retried next round
+          if (!sealed.ok()) continue;  // cannot happen short of a codec failure; retried next round
         }
         auto& used = request_bytes[q.leader];
         const auto size = static_cast<std::int64_t>(b.sealed.size());
-        if (used > 0 && used + size > cfg_.max_request_size) break;
+        if (used > 0 && used + size > cfg_.max_request_size) {
+          out.more = true;  // the next request takes it
+          continue;
+        }
         used += size;
         // Stamp on first send, and again after a producer id reset.
         if (idempotent && (b.base_sequence < 0 || b.producer_id != producer_id || b.producer_epoch != producer_epoch)) {
@@ -416,6 +440,9 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         b.queue_bytes = 0;
         out.by_node[q.leader].push_back(std::move(q.batches.front()));
         q.batches.pop_front();
+        // One batch per partition per request: brokers accept exactly one v2
+        // batch per partition entry, and answer per partition.
+        break;
       }
     }
   }

@@ -78,6 +78,7 @@ struct topic_state {
   std::atomic<bool> has_pending{false};
   std::unique_ptr<topic_partitioner> partitioner;
   std::vector<std::int32_t> queue_sizes;  // batches queued, parallel to `available` (adaptive partitioning)
+  clock::time_point stats_at{};           // I/O thread: when queue_sizes was computed
   topic_view view() const {
     return {static_cast<std::int32_t>(partitions.size()), available, queue_sizes, {}};
   }
@@ -113,6 +114,7 @@ class accumulator {
     std::map<std::int32_t, std::vector<std::unique_ptr<producer_batch>>> by_node;
     clock::time_point next_ready_check = clock::time_point::max();
     bool unknown_leader = false;  // some partition with data has no leader
+    bool more = false;            // ready batches left for another request
   };
   drained drain(clock::time_point now, const std::function<bool(std::int32_t)>& node_ready, bool idempotent,
                 std::int64_t producer_id, std::int16_t producer_epoch);
@@ -163,6 +165,7 @@ class accumulator {
   void drain_pending(topic_state& t, clock::time_point now);
   bool batch_ready(const producer_batch& b, clock::time_point now, clock::time_point& next_check) const;
   result<void> seal(producer_batch& b);
+  void update_load_stats(topic_state& t, clock::time_point now);
 
   const producer_config cfg_;
   buffer_pool& pool_;

@@ -121,10 +121,15 @@ clock::time_point sender::run_once(clock::time_point now) {
       auto c = cluster_.ready_connection(id, now);
       return c && c->in_flight() < static_cast<std::size_t>(cfg_.max_in_flight);
     };
-    auto d = acc_.drain(now, node_ready, idempotent_, producer_id_, producer_epoch_);
-    if (d.unknown_leader) cluster_.request_update();
-    next = std::min(next, d.next_ready_check);
-    for (auto& [node, batches] : d.by_node) send_produce(node, std::move(batches), now);
+    // One batch per partition per request: drain again while requests go
+    // out, up to the in-flight limit of the connections.
+    for (int round = 0; round <= cfg_.max_in_flight; ++round) {
+      auto d = acc_.drain(now, node_ready, idempotent_, producer_id_, producer_epoch_);
+      if (d.unknown_leader) cluster_.request_update();
+      next = std::min(next, d.next_ready_check);
+      if (d.by_node.empty()) break;
+      for (auto& [node, batches] : d.by_node) send_produce(node, std::move(batches), now);
+    }
   }
 
   // 4. Delivery timeouts of what is still queued.
