@@ -46,7 +46,7 @@ std::int64_t accumulator::reservation_for(std::size_t wire_bytes, bool has_handl
 
 topic_state* accumulator::find_topic(std::string_view name) {
   std::shared_lock lk(topics_mu_);
-  auto it = topics_.find(std::string(name));
+  auto it = topics_.find(name);
   return it == topics_.end() ? nullptr : it->second.get();
 }
 
@@ -62,10 +62,6 @@ topic_state& accumulator::topic_for(std::string_view name) {
 }
 
 result<void> accumulator::append(const record& r, detail::completion& done, bool has_handler, bool may_block) {
-  if (!valid_topic_name(r.topic)) {
-    return error(client_errc::invalid_argument,
-                 "topic name '" + std::string(r.topic) + "' is invalid (1-249 of [a-zA-Z0-9._-])");
-  }
   if (r.partition && *r.partition < 0) {
     return error(client_errc::invalid_argument, "partition " + std::to_string(*r.partition) + " is negative");
   }
@@ -99,7 +95,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
                                                     std::to_string(cfg_.buffer_memory));
   }
   if (closing_) return error(client_errc::producer_closed, "producer is closing");
-  bool got = may_block ? pool_.reserve(reserved + batch_overhead_bytes, clock::now() + cfg_.max_block)
+  bool got = may_block ? pool_.reserve(reserved + batch_overhead_bytes, cfg_.max_block)
                        : pool_.try_reserve(reserved + batch_overhead_bytes);
   if (!got) {
     if (closing_) return error(client_errc::producer_closed, "producer is closing");
@@ -108,9 +104,17 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
   // The batch overhead was reserved pessimistically so that a new batch can
   // always be opened; append_to_partition gives it back when the record joined
   // an existing batch.
+  topic_state* tp = find_topic(r.topic);
+  if (!tp) {
+    if (!valid_topic_name(r.topic)) {
+      pool_.release(reserved + batch_overhead_bytes);
+      return error(client_errc::invalid_argument,
+                   "topic name '" + std::string(r.topic) + "' is invalid (1-249 of [a-zA-Z0-9._-])");
+    }
+    tp = &topic_for(r.topic);
+  }
+  topic_state& t = *tp;
   const std::int64_t ts = r.timestamp_ms ? *r.timestamp_ms : now_ms();
-  const auto now = clock::now();
-  topic_state& t = topic_for(r.topic);
   {
     std::shared_lock tl(t.mu);
     if (t.known && !t.has_pending.load(std::memory_order_acquire)) {
@@ -137,7 +141,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
         choice = *chosen;
       }
       append_to_partition(t, p, ts, r.key ? u8(*r.key) : nullptr, key_len, r.value ? u8(*r.value) : nullptr,
-                          value_len, headers, done, has_handler, reserved + batch_overhead_bytes, now, nullptr);
+                          value_len, headers, done, has_handler, reserved + batch_overhead_bytes, {}, nullptr);
       t.partitioner->on_append(choice, wire);
       return {};
     }
@@ -155,7 +159,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
   pr.done = std::move(done);
   pr.has_handler = has_handler;
   pr.reserved_bytes = reserved + batch_overhead_bytes;
-  pr.deadline = now + *cfg_.delivery_timeout;
+  pr.deadline = clock::now() + *cfg_.delivery_timeout;
   pr.flush_epoch = flushes_.add();
   {
     std::unique_lock tl(t.mu);
@@ -191,9 +195,11 @@ void accumulator::append_to_partition(topic_state& t, std::int32_t partition, st
         wake = true;
       }
       auto nb = std::make_unique<producer_batch>();
+      if (now == clock::time_point{}) now = clock::now();  // only a new batch needs the time
       nb->topic = t.name;
       nb->partition = partition;
       nb->created = now;
+      nb->slots.reserve(has_handler ? std::min<std::size_t>(limit / std::max<std::size_t>(upper, 16) + 1, 4096) : 0);
       nb->deadline = now + *cfg_.delivery_timeout;
       nb->flush_epoch = flushes_.add();
       nb->builder.start(ts);

@@ -176,7 +176,12 @@ class accumulator {
   flush_tracker flushes_;
 
   mutable std::shared_mutex topics_mu_;
-  std::unordered_map<std::string, std::unique_ptr<topic_state>> topics_;
+  struct name_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  // Heterogeneous lookup: finding a topic by string_view allocates nothing.
+  std::unordered_map<std::string, std::unique_ptr<topic_state>, name_hash, std::equal_to<>> topics_;
 
   std::unique_ptr<codec::compressor> compressor_;  // I/O thread (sealing)
 };
