@@ -198,6 +198,7 @@ void accumulator::append_to_partition(topic_state& t, std::int32_t partition, st
       if (now == clock::time_point{}) now = clock::now();  // only a new batch needs the time
       nb->topic = t.name;
       nb->partition = partition;
+      nb->id = q.next_batch_id++;
       nb->created = now;
       nb->slots.reserve(has_handler ? std::min<std::size_t>(limit / std::max<std::size_t>(upper, 16) + 1, 4096) : 0);
       nb->deadline = now + *cfg_.delivery_timeout;
@@ -461,12 +462,9 @@ void accumulator::reenqueue(std::unique_ptr<producer_batch> b) {
   std::lock_guard ql(q->mu);
   --q->in_flight;
   b->in_flight = false;
-  // Retries go before newer batches; among retries, in sequence order.
+  // Back in creation order: before every newer batch (queued or retried).
   auto it = q->batches.begin();
-  while (it != q->batches.end() && (*it)->attempts > 0 && (*it)->base_sequence >= 0 &&
-         b->base_sequence >= 0 && (*it)->base_sequence < b->base_sequence) {
-    ++it;
-  }
+  while (it != q->batches.end() && (*it)->id < b->id) ++it;
   q->batches.insert(it, std::move(b));
 }
 

@@ -44,6 +44,7 @@ struct partition_queue {
   std::mutex mu;
   std::deque<std::unique_ptr<producer_batch>> batches;  // front = oldest
   std::atomic<std::int64_t> queued_bytes{0};            // for the adaptive partitioner
+  std::uint64_t next_batch_id = 0;                      // under mu
 
   // I/O thread only.
   std::int32_t leader = -1;

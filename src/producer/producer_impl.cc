@@ -107,12 +107,10 @@ result<void> producer_impl::close(std::chrono::milliseconds timeout) {
   auto& tracker = acc_.flushes();
   const auto target = tracker.begin();
   sender_->wake();
-  const bool drained = timeout.count() > 0 && tracker.wait(target, deadline);
+  if (timeout.count() > 0) (void)tracker.wait(target, deadline);
   // Whatever is left fails now, in flight included; then the thread stops.
-  asio::post(io_, [this, drained] {
-    if (!drained) sender_->abort_all(error(client_errc::producer_closed, "producer closed before delivery"));
-    cluster_.close_all();
-    sender_->abort_all(error(client_errc::producer_closed, "producer closed before delivery"));
+  asio::post(io_, [this] {
+    sender_->shutdown(error(client_errc::producer_closed, "producer closed before delivery"));
     work_.reset();
     io_.stop();
   });

@@ -147,7 +147,26 @@ clock::time_point sender::run_once(clock::time_point now) {
     fail_pending(p, why);
   }
   next = std::min(next, acc_.next_expiry());
+  next = std::min(next, expire_in_flight(now));
   if (next <= now) next = now + std::chrono::milliseconds(1);
+  return next;
+}
+
+clock::time_point sender::expire_in_flight(clock::time_point now) {
+  clock::time_point next = clock::time_point::max();
+  for (auto& rs : in_flight_) {
+    for (auto& b : rs->batches) {
+      if (!b) continue;
+      if (b->deadline <= now) {
+        // The broker may still append it: possibly persisted. Its response,
+        // if one comes, finds no batch and is ignored.
+        complete(std::move(b), error(client_errc::delivery_timeout, "delivery.timeout.ms elapsed with the request in flight"),
+                 persistence::possibly_persisted, -1, -1);
+      } else {
+        next = std::min(next, b->deadline);
+      }
+    }
+  }
   return next;
 }
 
@@ -241,6 +260,7 @@ void sender::send_produce(std::int32_t node, std::vector<std::unique_ptr<produce
   auto body = rs->writer.encode(rs->version, std::nullopt, static_cast<std::int16_t>(cfg_.acks),
                                 static_cast<std::int32_t>(cfg_.request_timeout.count()), topics);
   ++in_flight_requests_;
+  in_flight_.push_back(rs);
   conn->send(protocol::produce_api::key, rs->version, std::move(body), rs, !rs->acks0,
              [this, rs](const kprod::error& e, std::span<const std::uint8_t> resp) { on_produce_response(rs, e, resp); });
 }
@@ -248,23 +268,36 @@ void sender::send_produce(std::int32_t node, std::vector<std::unique_ptr<produce
 void sender::on_produce_response(const std::shared_ptr<request_state>& rs, const kprod::error& e,
                                  std::span<const std::uint8_t> body) {
   --in_flight_requests_;
-  if (aborted_) return;
+  std::erase(in_flight_, rs);
+  if (aborted_) {
+    for (auto& b : rs->batches) {
+      if (b) complete(std::move(b), error(client_errc::producer_closed, "producer closed with the request in flight"),
+                      persistence::possibly_persisted, -1, -1);
+    }
+    return;
+  }
   if (e) {
     // Lost connection or request timeout: the broker may have appended.
-    for (auto& b : rs->batches) retry_or_fail(std::move(b), e, true);
+    for (auto& b : rs->batches) {
+      if (b) retry_or_fail(std::move(b), e, true);
+    }
     cluster_.request_update();
     wake();
     return;
   }
   if (rs->acks0) {
-    for (auto& b : rs->batches) complete(std::move(b), {}, persistence::possibly_persisted, -1, -1);
+    for (auto& b : rs->batches) {
+      if (b) complete(std::move(b), {}, persistence::possibly_persisted, -1, -1);
+    }
     wake();
     return;
   }
   protocol::produce_response resp;
   codec::byte_reader r(body);
   if (auto dec = protocol::decode(r, resp, rs->version); !dec.ok()) {
-    for (auto& b : rs->batches) retry_or_fail(std::move(b), dec.error(), true);
+    for (auto& b : rs->batches) {
+      if (b) retry_or_fail(std::move(b), dec.error(), true);
+    }
     wake();
     return;
   }
@@ -388,6 +421,18 @@ void sender::abort_all(const kprod::error& why) {
     complete(std::move(b), why, sent ? persistence::possibly_persisted : persistence::not_persisted, -1, -1);
   }
   for (auto& p : acc_.take_expired_pending(clock::now(), true)) fail_pending(p, why);
+}
+
+}  // namespace kprod::producer_detail
+
+namespace kprod::producer_detail {
+
+void sender::shutdown(const kprod::error& why) {
+  abort_all(why);
+  aborted_ = true;  // responses from here on complete their batches with `why`
+  timer_.cancel();
+  cluster_.close_all();  // fails in-flight requests synchronously
+  abort_all(why);
 }
 
 }  // namespace kprod::producer_detail

@@ -48,6 +48,10 @@ class sender {
   // I/O thread: fail everything queued, pending and in flight with `why`
   // (close() after its timeout).
   void abort_all(const kprod::error& why);
+  // I/O thread, once, from close(): fails everything left (queued, waiting
+  // for metadata, in flight) with `why`, closes every connection and stops
+  // doing work.
+  void shutdown(const kprod::error& why);
   std::size_t in_flight_requests() const noexcept { return in_flight_requests_; }
 
  private:
@@ -87,6 +91,10 @@ class sender {
   kprod::error fatal_;
 
   std::map<std::int32_t, clock::time_point> throttled_until_;
+  // Produce requests awaiting their response: their batches expire at
+  // delivery.timeout.ms even if the broker never answers.
+  std::vector<std::shared_ptr<request_state>> in_flight_;
+  clock::time_point expire_in_flight(clock::time_point now);
 };
 
 }  // namespace kprod::producer_detail
