@@ -241,8 +241,8 @@ std::vector<std::string> accumulator::topics_without_metadata() {
 void accumulator::set_topic_metadata(const std::string& topic,
                                      const std::vector<std::pair<std::int32_t, std::int32_t>>& partitions,
                                      clock::time_point now) {
-  topic_state* t = find_topic(topic);
-  if (!t || partitions.empty()) return;
+  if (partitions.empty()) return;
+  topic_state* t = &topic_for(topic);  // metadata may arrive before the first record
   {
     std::unique_lock tl(t->mu);
     std::int32_t count = 0;

@@ -32,20 +32,7 @@ producer_impl::~producer_impl() {
 }
 
 void producer_impl::on_metadata(const client::cluster_snapshot& snap, const std::vector<std::string>& updated) {
-  const auto now = clock::now();
-  for (const auto& name : updated) {
-    auto it = snap.topics.find(name);
-    if (it == snap.topics.end()) continue;
-    const auto& t = it->second;
-    if (t.partitions.empty()) {
-      if (t.error != 0) acc_.set_topic_error(name, error(static_cast<kafka_errc>(t.error)));
-      continue;
-    }
-    std::vector<std::pair<std::int32_t, std::int32_t>> parts;
-    parts.reserve(t.partitions.size());
-    for (const auto& p : t.partitions) parts.emplace_back(p.id, p.leader);
-    acc_.set_topic_metadata(name, parts, now);
-  }
+  for (const auto& name : updated) (void)sender_->apply_topic_metadata(snap, name);
   {
     std::lock_guard lk(meta_mu_);
     last_snapshot_ = cluster_.snapshot();

@@ -92,7 +92,13 @@ clock::time_point sender::run_once(clock::time_point now) {
 
   // 1. Metadata for the topics in use.
   auto missing = acc_.topics_without_metadata();
-  if (!missing.empty()) cluster_.want_topics(missing);
+  if (!missing.empty()) {
+    // A topic the cluster already knows (partitions_for, another producer
+    // path) needs no new request: apply what the snapshot has.
+    auto snap = cluster_.snapshot();
+    std::erase_if(missing, [&](const std::string& t) { return apply_topic_metadata(*snap, t); });
+    if (!missing.empty()) cluster_.want_topics(missing);
+  }
   next = std::min(next, cluster_.poll(now));
   acc_.drain_pending_known(now);
 
@@ -150,6 +156,21 @@ clock::time_point sender::run_once(clock::time_point now) {
   next = std::min(next, expire_in_flight(now));
   if (next <= now) next = now + std::chrono::milliseconds(1);
   return next;
+}
+
+bool sender::apply_topic_metadata(const client::cluster_snapshot& snap, const std::string& topic) {
+  auto it = snap.topics.find(topic);
+  if (it == snap.topics.end()) return false;
+  const auto& t = it->second;
+  if (t.partitions.empty()) {
+    if (t.error != 0) acc_.set_topic_error(topic, error(static_cast<kafka_errc>(t.error)));
+    return false;
+  }
+  std::vector<std::pair<std::int32_t, std::int32_t>> parts;
+  parts.reserve(t.partitions.size());
+  for (const auto& p : t.partitions) parts.emplace_back(p.id, p.leader);
+  acc_.set_topic_metadata(topic, parts, clock::now());
+  return true;
 }
 
 clock::time_point sender::expire_in_flight(clock::time_point now) {

@@ -45,6 +45,10 @@ class sender {
   // I/O thread: one step; returns the time of the next needed step.
   clock::time_point run_once(clock::time_point now);
 
+  // I/O thread: hands a topic's metadata from `snap` to the accumulator.
+  // False when the snapshot has no usable entry for it.
+  bool apply_topic_metadata(const client::cluster_snapshot& snap, const std::string& topic);
+
   // I/O thread: fail everything queued, pending and in flight with `why`
   // (close() after its timeout).
   void abort_all(const kprod::error& why);
