@@ -321,6 +321,18 @@ def perf_human_output():
 
 
 @case
+def perf_unreachable_brokers():
+    t0 = time.monotonic()
+    rc, out, err = kprod("perf", "-b", "127.0.0.1:1", "-t", "t", "--num-records", "100", "--record-size", "10",
+                         "-X", "delivery.timeout.ms=2000", "-X", "request.timeout.ms=1000", "--json", timeout=30)
+    check(rc != 0, f"expected failure: {err}")
+    check(time.monotonic() - t0 < 15, "perf on an unreachable broker must end within delivery.timeout.ms")
+    j = json.loads(out)
+    check(j["records"] == 0 and j["errors"] == 100, f"records/errors: {j}")
+    check("first error" in err and "127.0.0.1:1" in err, f"error should name the broker: {err}")
+
+
+@case
 def metadata_mock_cluster():
     rc, out, err = kprod("metadata", "--mock-cluster", "3", "--partitions", "4", "-t", "m", "--json")
     check(rc == 0, err)
