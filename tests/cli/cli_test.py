@@ -61,6 +61,12 @@ class MockCluster:
         check(line.startswith("BOOTSTRAP "), f"unexpected mock output {line!r}")
         self.bootstrap = line.split(" ", 1)[1]
 
+    def command(self, line):
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline().decode().strip()
+        check(reply.startswith("OK"), f"mock command {line!r}: {reply!r}")
+
     def stop(self):
         try:
             self.proc.stdin.write(b"quit\n")
@@ -379,6 +385,28 @@ def perf_sigint():
     check("records sent" in out, f"no summary after SIGINT: {out!r} {err!r}")
     check("interrupted" in err, f"stderr should say interrupted: {err!r}")
     check(p.returncode == 0, f"nothing was lost, exit should be 0: {p.returncode} {err}")
+
+
+@case
+def perf_sigint_loses_records():
+    # Brokers down: every record waits (delivery.timeout.ms is the default 120 s)
+    # until Ctrl-C; kprod must give up within its 5 s bound and exit non-zero.
+    with MockCluster(1, [("t", 1)]) as mc:
+        mc.command("down -1")
+        p = subprocess.Popen([ARGS.kprod, "perf", "-b", mc.bootstrap, "-t", "t", "--num-records", "500",
+                              "--record-size", "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = p.stderr.readline().decode()
+        check("500 in flight" in line, f"expected all records in flight: {line!r}")
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+        took = time.monotonic() - t0
+        out, err = out.decode(), err.decode()
+        check(took < 8, f"exit took {took:.1f} s after SIGINT")
+        check(p.returncode != 0, f"records were lost, exit must be non-zero: {out} {err}")
+        check("0 records sent" in out and "errors: 500" in out, f"summary: {out!r}")
+        check("interrupted" in err and "not acknowledged" in err, f"stderr: {err!r}")
+        mc.command("up -1")
 
 
 @case

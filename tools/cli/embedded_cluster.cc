@@ -35,6 +35,8 @@ void write_all(int fd, const std::string& s) {
                             int report_fd, int control_fd) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   std::signal(SIGINT, SIG_IGN);
+  // kprod's handler (inherited) would write to kprod's self-pipe.
+  std::signal(SIGTERM, SIG_DFL);
   std::signal(SIGPIPE, SIG_IGN);
 
   char errstr[512];

@@ -173,10 +173,9 @@ int run_produce(const produce_options& o) {
   close_sources();
 
   // Never hang: the library completes every record within delivery.timeout.ms;
-  // the extra margin only guards against a bug there. Ctrl-C: a short flush.
+  // the extra margin only guards against a bug there. Ctrl-C: at most 5 s more.
   const auto delivery_timeout = p.config().delivery_timeout.value_or(120000ms);
-  const auto flush_timeout = interrupted() ? std::chrono::milliseconds(5000) : delivery_timeout + 5000ms;
-  auto fl = p.flush(flush_timeout);
+  auto fl = flush_interruptible(p, delivery_timeout + 5000ms, 5000ms);
   if (!fl && !interrupted()) {
     std::fprintf(stderr, "kprod produce: flush: %s\n", fl.error().message().c_str());
   }

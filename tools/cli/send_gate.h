@@ -67,4 +67,24 @@ result<void> send_with_backpressure(producer& p, const record& r, const Callback
   }
 }
 
+// flush() in short slices so that Ctrl-C is noticed while waiting: after an
+// interrupt at most `after_interrupt` more is spent, whatever `timeout` was.
+inline result<void> flush_interruptible(producer& p, std::chrono::milliseconds timeout,
+                                        std::chrono::milliseconds after_interrupt) {
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now() + timeout;
+  bool saw_interrupt = false;
+  for (;;) {
+    const auto now = clock::now();
+    if (interrupted() && !saw_interrupt) {
+      saw_interrupt = true;
+      deadline = std::min(deadline, now + after_interrupt);
+    }
+    if (now >= deadline) return error(client_errc::timed_out, "flush did not complete in time");
+    const auto slice = std::min<clock::duration>(deadline - now, std::chrono::milliseconds(100));
+    auto r = p.flush(std::chrono::ceil<std::chrono::milliseconds>(slice));
+    if (r.ok() || r.error().code() != make_error_code(client_errc::timed_out)) return r;
+  }
+}
+
 }  // namespace kprod::cli
