@@ -32,6 +32,7 @@
 #include "kprod/config.h"
 #include "kprod/detail/completion.h"
 #include "kprod/error.h"
+#include "kprod/metrics.h"
 #include "kprod/record.h"
 #include "kprod/result.h"
 
@@ -100,6 +101,8 @@ class producer {
   result<std::vector<partition_info>> partitions_for(std::string_view topic);
 
   const producer_config& config() const noexcept;
+
+  producer_metrics metrics() const;
 
  private:
   explicit producer(std::unique_ptr<producer_detail::producer_impl> impl);

@@ -109,6 +109,12 @@ result<void> producer_impl::close(std::chrono::milliseconds timeout) {
   return {};
 }
 
+producer_metrics producer_impl::metrics() const {
+  producer_metrics m = sender_->counters().snapshot();
+  m.buffer_bytes_used = pool_.used();
+  return m;
+}
+
 result<std::vector<partition_info>> producer_impl::partitions_for(std::string_view topic) {
   if (closed_.load()) return error(client_errc::producer_closed, "producer is closed");
   const std::string name(topic);

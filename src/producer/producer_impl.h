@@ -30,6 +30,7 @@ class producer_impl {
   result<void> close(std::chrono::milliseconds timeout);
   result<std::vector<partition_info>> partitions_for(std::string_view topic);
   const producer_config& config() const noexcept { return cfg_; }
+  producer_metrics metrics() const;
 
  private:
   bool on_io_thread() const noexcept { return std::this_thread::get_id() == io_thread_id_; }

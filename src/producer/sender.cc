@@ -272,6 +272,10 @@ void sender::send_produce(std::int32_t node, std::vector<std::unique_ptr<produce
   for (auto& b : rs->batches) {
     if (topics.empty() || topics.back().topic != b->topic) topics.push_back({b->topic, {}});
     topics.back().partitions.push_back({b->partition, b->sealed});
+    if (b->attempts > 0) counters_.retries.fetch_add(1, std::memory_order_relaxed);
+    counters_.batches.fetch_add(1, std::memory_order_relaxed);
+    counters_.batch_bytes.fetch_add(b->sealed.size(), std::memory_order_relaxed);
+    counters_.batch_records.fetch_add(static_cast<std::uint64_t>(b->record_count), std::memory_order_relaxed);
     b->ever_sent = true;
     ++b->attempts;
     if (idempotent_) {
@@ -281,6 +285,7 @@ void sender::send_produce(std::int32_t node, std::vector<std::unique_ptr<produce
   auto body = rs->writer.encode(rs->version, std::nullopt, static_cast<std::int16_t>(cfg_.acks),
                                 static_cast<std::int32_t>(cfg_.request_timeout.count()), topics);
   ++in_flight_requests_;
+  counters_.requests.fetch_add(1, std::memory_order_relaxed);
   in_flight_.push_back(rs);
   conn->send(protocol::produce_api::key, rs->version, std::move(body), rs, !rs->acks0,
              [this, rs](const kprod::error& e, std::span<const std::uint8_t> resp) { on_produce_response(rs, e, resp); });
@@ -415,6 +420,8 @@ void sender::complete(std::unique_ptr<producer_batch> b, const kprod::error& e, 
       slot.done(std::move(rep));
     }
   }
+  (e ? counters_.failed : counters_.acknowledged)
+      .fetch_add(static_cast<std::uint64_t>(b->record_count), std::memory_order_relaxed);
   b->completed = true;
   acc_.batch_done(*b);
 }
@@ -433,6 +440,7 @@ void sender::fail_pending(accumulator::expired_pending& p, const kprod::error& e
     rep.metadata.serialized_key_size = pr.key ? static_cast<std::int32_t>(pr.key->size()) : -1;
     rep.metadata.serialized_value_size = pr.value ? static_cast<std::int32_t>(pr.value->size()) : -1;
     pr.done(std::move(rep));
+    counters_.failed.fetch_add(1, std::memory_order_relaxed);
   }
 }
 

@@ -28,9 +28,27 @@
 #include <asio/steady_timer.hpp>
 
 #include "client/cluster.h"
+#include "kprod/metrics.h"
 #include "producer/accumulator.h"
 
 namespace kprod::producer_detail {
+
+// Counters behind producer::metrics(): written by the I/O thread, read by any.
+struct sender_counters {
+  std::atomic<std::uint64_t> acknowledged{0}, failed{0}, batches{0}, batch_bytes{0}, batch_records{0}, requests{0},
+      retries{0};
+  producer_metrics snapshot() const noexcept {
+    producer_metrics m;
+    m.records_acknowledged = acknowledged.load(std::memory_order_relaxed);
+    m.records_failed = failed.load(std::memory_order_relaxed);
+    m.batches_sent = batches.load(std::memory_order_relaxed);
+    m.batch_bytes_sent = batch_bytes.load(std::memory_order_relaxed);
+    m.batch_records_sent = batch_records.load(std::memory_order_relaxed);
+    m.produce_requests = requests.load(std::memory_order_relaxed);
+    m.retries = retries.load(std::memory_order_relaxed);
+    return m;
+  }
+};
 
 // True while the current thread runs a record's completion handler.
 bool in_completion_handler() noexcept;
@@ -57,6 +75,7 @@ class sender {
   // doing work.
   void shutdown(const kprod::error& why);
   std::size_t in_flight_requests() const noexcept { return in_flight_requests_; }
+  const sender_counters& counters() const noexcept { return counters_; }
 
  private:
   struct request_state;
@@ -98,6 +117,7 @@ class sender {
   // Produce requests awaiting their response: their batches expire at
   // delivery.timeout.ms even if the broker never answers.
   std::vector<std::shared_ptr<request_state>> in_flight_;
+  sender_counters counters_;
   clock::time_point expire_in_flight(clock::time_point now);
 };
 
