@@ -1,0 +1,305 @@
+// Producer behaviour end to end against librdkafka's mock cluster: partition
+// choice compatible with librdkafka's murmur2_random, many sending threads,
+// a dead bootstrap address, a leader moved mid-stream, a topic that does not
+// exist yet. Everything is read back with kcat and python3-kafka.
+#include <librdkafka/rdkafka.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kprod/producer.h"
+#include "support/consume_back.h"
+#include "support/mock_cluster.h"
+
+namespace kprod {
+namespace {
+
+using namespace std::chrono_literals;
+using test::consumed_record;
+using clock_type = std::chrono::steady_clock;
+
+// Sends records, counts each one's completions and remembers what was sent
+// (as the consumers should see it).
+class send_log {
+ public:
+  std::size_t send(producer& p, const record& r) {
+    std::size_t i;
+    {
+      std::lock_guard lk(mu_);
+      i = expected_.size();
+      consumed_record e;
+      if (r.key) e.key = std::string(*r.key);
+      if (r.value) e.value = std::string(*r.value);
+      for (const auto& h : r.headers) {
+        e.headers.emplace_back(std::string(h.key), h.value ? std::optional<std::string>(*h.value) : std::nullopt);
+      }
+      e.timestamp_ms = r.timestamp_ms.value_or(-1);
+      expected_.push_back(std::move(e));
+      calls_.push_back(0);
+      reports_.emplace_back();
+    }
+    p.async_send(r, [this, i](delivery_report rep) {
+      std::lock_guard lk(mu_);
+      ++calls_[i];
+      reports_[i] = std::move(rep);
+    });
+    return i;
+  }
+
+  // Every record completed exactly once and successfully; fills in partition
+  // and offset from the reports.
+  ::testing::AssertionResult all_delivered_once() {
+    std::lock_guard lk(mu_);
+    for (std::size_t i = 0; i < expected_.size(); ++i) {
+      if (calls_[i] != 1) return ::testing::AssertionFailure() << "record " << i << ": " << calls_[i] << " completions";
+      if (!reports_[i].ok()) return ::testing::AssertionFailure() << "record " << i << ": " << reports_[i].error.message();
+      expected_[i].partition = reports_[i].metadata.partition;
+      expected_[i].offset = reports_[i].metadata.offset;
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  std::vector<consumed_record> expected() {
+    std::lock_guard lk(mu_);
+    return {expected_.begin(), expected_.end()};
+  }
+  delivery_report report(std::size_t i) {
+    std::lock_guard lk(mu_);
+    return reports_.at(i);
+  }
+
+ private:
+  std::mutex mu_;
+  std::deque<consumed_record> expected_;
+  std::deque<int> calls_;
+  std::deque<delivery_report> reports_;
+};
+
+// Both consumers read the topic back; expected is in send order per partition.
+void expect_consumed(const std::string& bootstrap, const std::string& topic,
+                     const std::vector<consumed_record>& expected) {
+  auto kc = test::consume_with_kcat(bootstrap, topic, 60s);
+  ASSERT_TRUE(kc.ok()) << kc.error().message();
+  test::compare_options kopts;
+  kopts.headers_via_kcat = true;
+  EXPECT_TRUE(test::same_records(expected, *kc, kopts)) << "kcat";
+  auto py = test::consume_with_python(bootstrap, topic, 60s);
+  ASSERT_TRUE(py.ok()) << py.error().message();
+  EXPECT_TRUE(test::same_records(expected, *py)) << "python3-kafka";
+}
+
+record make_record(std::string_view topic, const std::string& key, const std::string& value,
+                   std::span<const header> hs, std::int64_t ts) {
+  record r;
+  r.topic = topic;
+  r.key = bytes_view(key);
+  r.value = bytes_view(value);
+  r.headers = hs;
+  r.timestamp_ms = ts;
+  return r;
+}
+
+constexpr std::int64_t kBaseTs = 1700000000000;
+
+TEST(ProducerBehaviour, KeyedRecordsLandWhereLibrdkafkaMurmur2RandomPutsThem) {
+  const std::vector<std::pair<std::string, int>> topics = {{"p1", 1}, {"p3", 3}, {"p7", 7}, {"p16", 16}};
+  auto mc = test::mock_cluster::start(3, topics);
+  ASSERT_TRUE(mc.ok()) << mc.error().message();
+  auto p = producer::create({{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "5"}});
+  ASSERT_TRUE(p.ok()) << p.error().message();
+
+  // librdkafka's partitioner needs a topic handle but no broker.
+  char errstr[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  ASSERT_NE(rk, nullptr) << errstr;
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, "any", nullptr);
+  ASSERT_NE(rkt, nullptr);
+
+  std::vector<std::string> keys = {"", "a", "key-1", "user:42", std::string("\0\x01\xff", 3), std::string(300, 'z')};
+  for (int i = 0; i < 120; ++i) keys.push_back("k" + std::to_string(i * 7919));
+
+  std::map<std::string, send_log> logs;
+  std::map<std::string, std::vector<std::int32_t>> want;
+  for (const auto& [topic, partitions] : topics) {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const std::string value = "v" + std::to_string(i);
+      logs[topic].send(**p, make_record(topic, keys[i], value, {}, kBaseTs + static_cast<std::int64_t>(i)));
+      want[topic].push_back(
+          rd_kafka_msg_partitioner_murmur2_random(rkt, keys[i].data(), keys[i].size(), partitions, nullptr, nullptr));
+    }
+  }
+  rd_kafka_topic_destroy(rkt);
+  rd_kafka_destroy(rk);
+  ASSERT_TRUE((*p)->flush(60s).ok());
+  for (auto& [topic, log] : logs) {
+    ASSERT_TRUE(log.all_delivered_once()) << topic;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      EXPECT_EQ(log.report(i).metadata.partition, want[topic][i])
+          << topic << " key " << test::printable(keys[i]);
+    }
+  }
+  ASSERT_TRUE((*p)->close(10s).ok());
+  for (auto& [topic, log] : logs) {
+    SCOPED_TRACE(topic);
+    expect_consumed((*mc)->bootstrap(), topic, log.expected());
+  }
+  EXPECT_TRUE(test::exited_cleanly((*mc)->stop()));
+}
+
+TEST(ProducerBehaviour, EightThreadsShareOneProducer) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 250;
+  auto mc = test::mock_cluster::start(3, {{"threads", 6}});
+  ASSERT_TRUE(mc.ok()) << mc.error().message();
+  auto p = producer::create({{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "1"}});
+  ASSERT_TRUE(p.ok()) << p.error().message();
+
+  send_log log;
+  std::vector<std::vector<std::size_t>> sent(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string name = "t" + std::to_string(t);
+      const std::array<header, 1> hs = {header{"thread", bytes_view(name)}};
+      for (int i = 0; i < kPerThread; ++i) {
+        // Half keyed (the thread's own keys), half unkeyed (sticky).
+        const std::string key = "t" + std::to_string(t) + "-k" + std::to_string(i % 5);
+        const std::string value = "t" + std::to_string(t) + "-" + std::to_string(i);
+        record r = make_record("threads", key, value, hs, kBaseTs + i);
+        if (i % 2 == 1) r.key = std::nullopt;
+        sent[static_cast<std::size_t>(t)].push_back(log.send(**p, r));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE((*p)->flush(60s).ok());
+  ASSERT_TRUE(log.all_delivered_once());
+  ASSERT_TRUE((*p)->close(10s).ok());
+
+  // Each thread's records keep their order within each partition.
+  for (int t = 0; t < kThreads; ++t) {
+    std::map<std::int32_t, std::int64_t> last;
+    for (std::size_t idx : sent[static_cast<std::size_t>(t)]) {
+      const auto rep = log.report(idx);
+      auto [it, fresh] = last.emplace(rep.metadata.partition, rep.metadata.offset);
+      if (!fresh) {
+        EXPECT_GT(rep.metadata.offset, it->second) << "thread " << t << " record " << idx;
+        it->second = rep.metadata.offset;
+      }
+    }
+  }
+  // The log's order across threads is arbitrary: expect offset order.
+  auto expected = log.expected();
+  std::stable_sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) {
+    return std::pair(a.partition, a.offset) < std::pair(b.partition, b.offset);
+  });
+  for (std::size_t i = 1; i < expected.size(); ++i) {
+    ASSERT_FALSE(expected[i].partition == expected[i - 1].partition && expected[i].offset == expected[i - 1].offset)
+        << "two records acknowledged at partition " << expected[i].partition << " offset " << expected[i].offset;
+  }
+  expect_consumed((*mc)->bootstrap(), "threads", expected);
+  EXPECT_TRUE(test::exited_cleanly((*mc)->stop()));
+}
+
+TEST(ProducerBehaviour, DeadFirstBootstrapAddressStillDelivers) {
+  auto mc = test::mock_cluster::start(3, {{"dead_first", 3}});
+  ASSERT_TRUE(mc.ok()) << mc.error().message();
+  auto p = producer::create({{"bootstrap.servers", "127.0.0.1:1," + (*mc)->bootstrap()}, {"linger.ms", "5"}});
+  ASSERT_TRUE(p.ok()) << p.error().message();
+  send_log log;
+  for (int i = 0; i < 60; ++i) {
+    log.send(**p, make_record("dead_first", "k" + std::to_string(i % 4), "v" + std::to_string(i), {}, kBaseTs + i));
+  }
+  ASSERT_TRUE((*p)->flush(60s).ok());
+  ASSERT_TRUE(log.all_delivered_once());
+  ASSERT_TRUE((*p)->close(10s).ok());
+  expect_consumed((*mc)->bootstrap(), "dead_first", log.expected());
+  EXPECT_TRUE(test::exited_cleanly((*mc)->stop()));
+}
+
+TEST(ProducerBehaviour, LeaderMovedMidStreamKeepsEveryRecordOnceAndInOrder) {
+  constexpr int kPartitions = 3;
+  auto mc = test::mock_cluster::start(3, {{"moving", kPartitions}});
+  ASSERT_TRUE(mc.ok()) << mc.error().message();
+  auto p = producer::create({{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "2"}});
+  ASSERT_TRUE(p.ok()) << p.error().message();
+  send_log log;
+  int n = 0;
+  auto send_some = [&](int count) {
+    for (int i = 0; i < count; ++i, ++n) {
+      record r = make_record("moving", "", "v" + std::to_string(n), {}, kBaseTs + n);
+      r.key = std::nullopt;
+      r.partition = n % kPartitions;
+      log.send(**p, r);
+    }
+  };
+  send_some(300);
+  ASSERT_TRUE((*p)->flush(30s).ok());  // the producer now knows the original leaders
+  send_some(300);
+  // Partition q was led by broker q % 3 + 1; move each to the next broker.
+  for (int q = 0; q < kPartitions; ++q) {
+    ASSERT_TRUE((*mc)->set_leader("moving", q, (q + 1) % 3 + 1).ok());
+  }
+  send_some(300);
+  ASSERT_TRUE((*p)->flush(60s).ok());
+  ASSERT_TRUE(log.all_delivered_once());
+  ASSERT_TRUE((*p)->close(10s).ok());
+  expect_consumed((*mc)->bootstrap(), "moving", log.expected());
+  EXPECT_TRUE(test::exited_cleanly((*mc)->stop()));
+}
+
+TEST(ProducerBehaviour, UnknownTopicDoesNotBlockSendAndIsDeliveredOnceItExists) {
+  auto mc = test::mock_cluster::start(3, {});
+  ASSERT_TRUE(mc.ok()) << mc.error().message();
+  // Every answer (Metadata included) takes 1.5 s: a send() that waited for
+  // the topic's metadata would take at least that long.
+  ASSERT_TRUE((*mc)->set_rtt(-1, 1500).ok());
+  auto p = producer::create({{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "0"}});
+  ASSERT_TRUE(p.ok()) << p.error().message();
+  send_log log;
+  for (int i = 0; i < 20; ++i) {
+    const auto t0 = clock_type::now();
+    log.send(**p, make_record("appears_later", "k" + std::to_string(i), "v" + std::to_string(i), {}, kBaseTs + i));
+    EXPECT_LT(clock_type::now() - t0, 500ms) << "async_send waited for metadata (record " << i << ")";
+  }
+  const std::string late = "late";
+  const auto t0 = clock_type::now();
+  record r = make_record("appears_later", late, late, {}, kBaseTs + 100);
+  auto sent = (*p)->send(r);
+  EXPECT_LT(clock_type::now() - t0, 500ms) << "send() waited for metadata";
+  ASSERT_TRUE(sent.ok()) << sent.error().message();
+  ASSERT_TRUE((*p)->flush(60s).ok());
+  ASSERT_TRUE(log.all_delivered_once());
+  ASSERT_TRUE((*p)->close(10s).ok());
+  ASSERT_TRUE((*mc)->set_rtt(-1, 0).ok());
+  auto expected = log.expected();
+  consumed_record e;
+  e.key = late;
+  e.value = late;
+  e.timestamp_ms = kBaseTs + 100;
+  // send() has no report: find its partition from what was consumed.
+  auto kc = test::consume_with_kcat((*mc)->bootstrap(), "appears_later", 60s);
+  ASSERT_TRUE(kc.ok()) << kc.error().message();
+  for (const auto& c : *kc) {
+    if (c.key == late) e.partition = c.partition;
+  }
+  ASSERT_GE(e.partition, 0) << "the record sent with send() was not consumed";
+  expected.push_back(e);
+  expect_consumed((*mc)->bootstrap(), "appears_later", expected);
+  EXPECT_TRUE(test::exited_cleanly((*mc)->stop()));
+}
+
+}  // namespace
+}  // namespace kprod
