@@ -26,6 +26,7 @@ namespace kprod {
 namespace {
 
 using namespace std::chrono_literals;
+using properties = std::map<std::string, std::string>;
 using test::consumed_record;
 using clock_type = std::chrono::steady_clock;
 
@@ -116,7 +117,7 @@ TEST(ProducerBehaviour, KeyedRecordsLandWhereLibrdkafkaMurmur2RandomPutsThem) {
   const std::vector<std::pair<std::string, int>> topics = {{"p1", 1}, {"p3", 3}, {"p7", 7}, {"p16", 16}};
   auto mc = test::mock_cluster::start(3, topics);
   ASSERT_TRUE(mc.ok()) << mc.error().message();
-  auto p = producer::create({{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "5"}});
+  auto p = producer::create(properties{{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "5"}});
   ASSERT_TRUE(p.ok()) << p.error().message();
 
   // librdkafka's partitioner needs a topic handle but no broker.
@@ -163,7 +164,7 @@ TEST(ProducerBehaviour, EightThreadsShareOneProducer) {
   constexpr int kPerThread = 250;
   auto mc = test::mock_cluster::start(3, {{"threads", 6}});
   ASSERT_TRUE(mc.ok()) << mc.error().message();
-  auto p = producer::create({{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "1"}});
+  auto p = producer::create(properties{{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "1"}});
   ASSERT_TRUE(p.ok()) << p.error().message();
 
   send_log log;
@@ -216,7 +217,7 @@ TEST(ProducerBehaviour, EightThreadsShareOneProducer) {
 TEST(ProducerBehaviour, DeadFirstBootstrapAddressStillDelivers) {
   auto mc = test::mock_cluster::start(3, {{"dead_first", 3}});
   ASSERT_TRUE(mc.ok()) << mc.error().message();
-  auto p = producer::create({{"bootstrap.servers", "127.0.0.1:1," + (*mc)->bootstrap()}, {"linger.ms", "5"}});
+  auto p = producer::create(properties{{"bootstrap.servers", "127.0.0.1:1," + (*mc)->bootstrap()}, {"linger.ms", "5"}});
   ASSERT_TRUE(p.ok()) << p.error().message();
   send_log log;
   for (int i = 0; i < 60; ++i) {
@@ -233,7 +234,7 @@ TEST(ProducerBehaviour, LeaderMovedMidStreamKeepsEveryRecordOnceAndInOrder) {
   constexpr int kPartitions = 3;
   auto mc = test::mock_cluster::start(3, {{"moving", kPartitions}});
   ASSERT_TRUE(mc.ok()) << mc.error().message();
-  auto p = producer::create({{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "2"}});
+  auto p = producer::create(properties{{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "2"}});
   ASSERT_TRUE(p.ok()) << p.error().message();
   send_log log;
   int n = 0;
@@ -266,7 +267,7 @@ TEST(ProducerBehaviour, UnknownTopicDoesNotBlockSendAndIsDeliveredOnceItExists) 
   // Every answer (Metadata included) takes 1.5 s: a send() that waited for
   // the topic's metadata would take at least that long.
   ASSERT_TRUE((*mc)->set_rtt(-1, 1500).ok());
-  auto p = producer::create({{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "0"}});
+  auto p = producer::create(properties{{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "0"}});
   ASSERT_TRUE(p.ok()) << p.error().message();
   send_log log;
   for (int i = 0; i < 20; ++i) {

@@ -125,7 +125,7 @@ TEST_P(ProducerExamples, RunsAgainstTheMockClusterAndItsRecordsReadBack) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, ProducerExamples, ::testing::ValuesIn(cases()),
-                         [](const ::testing::TestParamInfo<example_case>& info) { return std::string(info.param.name); });
+                         [](const ::testing::TestParamInfo<example_case>& param_info) { return std::string(param_info.param.name); });
 
 }  // namespace
 }  // namespace kprod

@@ -24,6 +24,7 @@ namespace kprod {
 namespace {
 
 using namespace std::chrono_literals;
+using properties = std::map<std::string, std::string>;
 using test::consumed_record;
 using clock_type = std::chrono::steady_clock;
 
@@ -128,7 +129,7 @@ TEST(ProducerLimits, BufferMemoryExhaustedBlocksAtMostMaxBlockThenQueueFull) {
   auto mc = test::mock_cluster::start(3, {{"full", 1}});
   ASSERT_TRUE(mc.ok()) << mc.error().message();
   constexpr auto kMaxBlock = 800ms;
-  auto p = producer::create({{"bootstrap.servers", (*mc)->bootstrap()},
+  auto p = producer::create(properties{{"bootstrap.servers", (*mc)->bootstrap()},
                              {"linger.ms", "0"},
                              {"buffer.memory", "131072"},
                              {"batch.size", "16384"},
@@ -191,7 +192,7 @@ TEST(ProducerLimits, BufferMemoryExhaustedBlocksAtMostMaxBlockThenQueueFull) {
 TEST(ProducerLimits, RecordLargerThanMaxRequestSizeIsRefusedAtSend) {
   auto mc = test::mock_cluster::start(3, {{"big", 2}});
   ASSERT_TRUE(mc.ok()) << mc.error().message();
-  auto p = producer::create({{"bootstrap.servers", (*mc)->bootstrap()}, {"max.request.size", "1048576"}});
+  auto p = producer::create(properties{{"bootstrap.servers", (*mc)->bootstrap()}, {"max.request.size", "1048576"}});
   ASSERT_TRUE(p.ok()) << p.error().message();
   send_log log;
   ASSERT_TRUE(log.send(**p, make_record("big", "before", "small", kBaseTs)).ok());
@@ -221,7 +222,7 @@ TEST(ProducerLimits, RecordLargerThanMaxRequestSizeIsRefusedAtSend) {
 TEST(ProducerLimits, CloseZeroWithRecordsInFlightCompletesEveryRecordOnceBeforeReturning) {
   auto mc = test::mock_cluster::start(3, {{"closing", 3}});
   ASSERT_TRUE(mc.ok()) << mc.error().message();
-  auto p = producer::create({{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "0"}});
+  auto p = producer::create(properties{{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "0"}});
   ASSERT_TRUE(p.ok()) << p.error().message();
   send_log log;
   ASSERT_TRUE(log.send(**p, make_record("closing", "warm", "up", kBaseTs)).ok());
@@ -280,7 +281,7 @@ TEST(ProducerLimits, CloseZeroWithRecordsInFlightCompletesEveryRecordOnceBeforeR
 TEST(ProducerLimits, FlushAndCloseFromACompletionHandlerReportWouldDeadlock) {
   auto mc = test::mock_cluster::start(3, {{"reentrant", 2}});
   ASSERT_TRUE(mc.ok()) << mc.error().message();
-  auto p = producer::create({{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "0"}});
+  auto p = producer::create(properties{{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "0"}});
   ASSERT_TRUE(p.ok()) << p.error().message();
   producer* raw = p->get();
   std::promise<std::pair<result<void>, result<void>>> inside;

@@ -31,6 +31,7 @@ namespace kprod {
 namespace {
 
 using namespace std::chrono_literals;
+using properties = std::map<std::string, std::string>;
 using test::consumed_record;
 
 enum class keying { keyed, unkeyed, explicit_partition };
@@ -157,7 +158,7 @@ TEST_P(ProducerMatrix, DeliversEveryRecordOnceAndBothConsumersReadItBack) {
   auto mc = test::mock_cluster::start(3, {{topic, kPartitions}});
   ASSERT_TRUE(mc.ok()) << mc.error().message();
 
-  auto p = producer::create({{"bootstrap.servers", (*mc)->bootstrap()},
+  auto p = producer::create(properties{{"bootstrap.servers", (*mc)->bootstrap()},
                              {"acks", mc_case.acks},
                              {"compression.type", std::string(to_string(mc_case.compression))},
                              {"linger.ms", std::to_string(mc_case.linger_ms)},
@@ -209,14 +210,18 @@ TEST_P(ProducerMatrix, DeliversEveryRecordOnceAndBothConsumersReadItBack) {
         EXPECT_EQ(rep.status, persistence::persisted);
       }
       const planned& pl = plan[i];
-      if (pl.partition) EXPECT_EQ(rep.metadata.partition, *pl.partition);
+      if (pl.partition) {
+        EXPECT_EQ(rep.metadata.partition, *pl.partition);
+      }
       if (mc_case.keys == keying::keyed && pl.key) {
         const auto* kb = reinterpret_cast<const std::uint8_t*>(pl.key->data());
         EXPECT_EQ(rep.metadata.partition,
                   default_partition_for_key(kb, static_cast<std::int32_t>(pl.key->size()), kPartitions))
             << "key " << *pl.key;
       }
-      if (pl.ts) EXPECT_EQ(rep.metadata.timestamp_ms, *pl.ts);
+      if (pl.ts) {
+        EXPECT_EQ(rep.metadata.timestamp_ms, *pl.ts);
+      }
       EXPECT_EQ(rep.metadata.serialized_key_size, pl.key ? static_cast<std::int32_t>(pl.key->size()) : -1);
       EXPECT_EQ(rep.metadata.serialized_value_size, pl.value ? static_cast<std::int32_t>(pl.value->size()) : -1);
 
@@ -255,7 +260,7 @@ TEST_P(ProducerMatrix, DeliversEveryRecordOnceAndBothConsumersReadItBack) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Pairwise, ProducerMatrix, ::testing::ValuesIn(kCases),
-                         [](const ::testing::TestParamInfo<matrix_case>& info) { return case_name(info.param); });
+                         [](const ::testing::TestParamInfo<matrix_case>& param_info) { return case_name(param_info.param); });
 
 }  // namespace
 }  // namespace kprod
