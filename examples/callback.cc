@@ -10,7 +10,10 @@
 
 int main(int argc, char** argv) {
   const std::string bootstrap = argc > 1 ? argv[1] : "localhost:9092";
-  auto p = kprod::producer::create({{"bootstrap.servers", bootstrap}, {"linger.ms", "10"}});
+  kprod::producer_config cfg;
+  cfg.bootstrap_servers = {bootstrap};
+  cfg.linger = std::chrono::milliseconds(10);  // batch records sent close together
+  auto p = kprod::producer::create(cfg);
   if (!p) {
     std::cerr << "cannot create the producer: " << p.error().message() << '\n';
     return 1;

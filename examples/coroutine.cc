@@ -30,7 +30,9 @@ asio::awaitable<int> produce(kprod::producer& p) {
 
 int main(int argc, char** argv) {
   const std::string bootstrap = argc > 1 ? argv[1] : "localhost:9092";
-  auto p = kprod::producer::create({{"bootstrap.servers", bootstrap}});
+  kprod::producer_config cfg;
+  cfg.bootstrap_servers = {bootstrap};
+  auto p = kprod::producer::create(cfg);
   if (!p) {
     std::cerr << "cannot create the producer: " << p.error().message() << '\n';
     return 1;

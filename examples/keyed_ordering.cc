@@ -14,7 +14,10 @@
 int main(int argc, char** argv) {
   const std::string bootstrap = argc > 1 ? argv[1] : "localhost:9092";
   // acks=all with idempotence (the default) keeps order even across retries.
-  auto p = kprod::producer::create({{"bootstrap.servers", bootstrap}, {"acks", "all"}});
+  kprod::producer_config cfg;
+  cfg.bootstrap_servers = {bootstrap};
+  cfg.acks = kprod::acks::all;
+  auto p = kprod::producer::create(cfg);
   if (!p) {
     std::cerr << "cannot create the producer: " << p.error().message() << '\n';
     return 1;

@@ -8,7 +8,9 @@
 
 int main(int argc, char** argv) {
   const std::string bootstrap = argc > 1 ? argv[1] : "localhost:9092";
-  auto p = kprod::producer::create({{"bootstrap.servers", bootstrap}});
+  kprod::producer_config cfg;
+  cfg.bootstrap_servers = {bootstrap};
+  auto p = kprod::producer::create(cfg);
   if (!p) {
     std::cerr << "cannot create the producer: " << p.error().message() << '\n';
     return 1;

@@ -17,7 +17,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(order, id, item, quantity)
 
 int main(int argc, char** argv) {
   const std::string bootstrap = argc > 1 ? argv[1] : "localhost:9092";
-  auto p = kprod::producer::create({{"bootstrap.servers", bootstrap}});
+  kprod::producer_config cfg;
+  cfg.bootstrap_servers = {bootstrap};
+  auto p = kprod::producer::create(cfg);
   if (!p) {
     std::cerr << "cannot create the producer: " << p.error().message() << '\n';
     return 1;
