@@ -4,16 +4,16 @@
 #include <atomic>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <string>
 
 #include "kprod/producer.h"
 
 int main(int argc, char** argv) {
   const std::string bootstrap = argc > 1 ? argv[1] : "localhost:9092";
-  kprod::producer_config cfg;
-  cfg.bootstrap_servers = {bootstrap};
-  cfg.linger = std::chrono::milliseconds(10);  // batch records sent close together
-  auto p = kprod::producer::create(cfg);
+  // Java-style properties; bootstrap.servers is a comma-separated list.
+  const std::map<std::string, std::string> props = {{"bootstrap.servers", bootstrap}, {"linger.ms", "10"}};
+  auto p = kprod::producer::create(props);
   if (!p) {
     std::cerr << "cannot create the producer: " << p.error().message() << '\n';
     return 1;

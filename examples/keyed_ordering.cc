@@ -14,10 +14,9 @@
 int main(int argc, char** argv) {
   const std::string bootstrap = argc > 1 ? argv[1] : "localhost:9092";
   // acks=all with idempotence (the default) keeps order even across retries.
-  kprod::producer_config cfg;
-  cfg.bootstrap_servers = {bootstrap};
-  cfg.acks = kprod::acks::all;
-  auto p = kprod::producer::create(cfg);
+  // Java-style properties; bootstrap.servers is a comma-separated list.
+  const std::map<std::string, std::string> props = {{"bootstrap.servers", bootstrap}, {"acks", "all"}};
+  auto p = kprod::producer::create(props);
   if (!p) {
     std::cerr << "cannot create the producer: " << p.error().message() << '\n';
     return 1;

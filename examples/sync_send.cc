@@ -2,15 +2,16 @@
 //   example_sync_send [bootstrap.servers]
 #include <asio/use_future.hpp>
 #include <iostream>
+#include <map>
 #include <string>
 
 #include "kprod/producer.h"
 
 int main(int argc, char** argv) {
   const std::string bootstrap = argc > 1 ? argv[1] : "localhost:9092";
-  kprod::producer_config cfg;
-  cfg.bootstrap_servers = {bootstrap};
-  auto p = kprod::producer::create(cfg);
+  // Java-style properties; bootstrap.servers is a comma-separated list.
+  const std::map<std::string, std::string> props = {{"bootstrap.servers", bootstrap}};
+  auto p = kprod::producer::create(props);
   if (!p) {
     std::cerr << "cannot create the producer: " << p.error().message() << '\n';
     return 1;
