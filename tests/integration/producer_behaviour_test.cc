@@ -79,6 +79,10 @@ class send_log {
     std::lock_guard lk(mu_);
     return reports_.at(i);
   }
+  int calls(std::size_t i) {
+    std::lock_guard lk(mu_);
+    return calls_.at(i);
+  }
 
  private:
   std::mutex mu_;
@@ -256,6 +260,10 @@ TEST(ProducerBehaviour, LeaderMovedMidStreamKeepsEveryRecordOnceAndInOrder) {
   send_some(300);
   ASSERT_TRUE((*p)->flush(60s).ok());
   ASSERT_TRUE(log.all_delivered_once());
+  auto parts = (*p)->partitions_for("moving");
+  ASSERT_TRUE(parts.ok()) << parts.error().message();
+  ASSERT_EQ(parts->size(), static_cast<std::size_t>(kPartitions));
+  for (const auto& pi : *parts) EXPECT_EQ(pi.leader, (pi.partition + 1) % 3 + 1) << "partition " << pi.partition;
   ASSERT_TRUE((*p)->close(10s).ok());
   expect_consumed((*mc)->bootstrap(), "moving", log.expected());
   EXPECT_TRUE(test::exited_cleanly((*mc)->stop()));
@@ -299,6 +307,34 @@ TEST(ProducerBehaviour, UnknownTopicDoesNotBlockSendAndIsDeliveredOnceItExists) 
   ASSERT_GE(e.partition, 0) << "the record sent with send() was not consumed";
   expected.push_back(e);
   expect_consumed((*mc)->bootstrap(), "appears_later", expected);
+  EXPECT_TRUE(test::exited_cleanly((*mc)->stop()));
+}
+
+TEST(ProducerBehaviour, RecordsForAMissingTopicWaitAndAreDeliveredOnceItAppears) {
+  auto mc = test::mock_cluster::start(3, {});
+  ASSERT_TRUE(mc.ok()) << mc.error().message();
+  // Metadata answers UNKNOWN_TOPIC_OR_PARTITION (3) for the topic until cleared.
+  ASSERT_TRUE((*mc)->set_topic_error("missing", 3).ok());
+  auto p = producer::create(properties{{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "0"}});
+  ASSERT_TRUE(p.ok()) << p.error().message();
+  send_log log;
+  for (int i = 0; i < 10; ++i) {
+    const auto t0 = clock_type::now();
+    log.send(**p, make_record("missing", "k" + std::to_string(i), "v" + std::to_string(i), {}, kBaseTs + i));
+    EXPECT_LT(clock_type::now() - t0, 500ms) << "async_send waited for metadata (record " << i << ")";
+  }
+  // The topic stays missing for a while: nothing may complete meanwhile
+  // (records wait for metadata up to delivery.timeout.ms, 120 s by default).
+  std::this_thread::sleep_for(1500ms);
+  for (std::size_t i = 0; i < 10; ++i) {
+    EXPECT_EQ(log.calls(i), 0) << "record " << i << " completed while the topic was missing: "
+                               << log.report(i).error.message();
+  }
+  ASSERT_TRUE((*mc)->set_topic_error("missing", 0).ok());
+  ASSERT_TRUE((*p)->flush(60s).ok());
+  ASSERT_TRUE(log.all_delivered_once());
+  ASSERT_TRUE((*p)->close(10s).ok());
+  expect_consumed((*mc)->bootstrap(), "missing", log.expected());
   EXPECT_TRUE(test::exited_cleanly((*mc)->stop()));
 }
 

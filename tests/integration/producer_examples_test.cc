@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +40,8 @@ struct example_case {
   const char* topic;
   std::vector<key_value> expected;  // in send order
 };
+
+void PrintTo(const example_case& c, std::ostream* os) { *os << c.name; }
 
 std::vector<example_case> cases() {
   std::vector<example_case> out;
