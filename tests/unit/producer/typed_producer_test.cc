@@ -252,5 +252,27 @@ TEST(TypedProducer, SerializedRecordsReachTheProducerAndCompleteOnce) {
   EXPECT_TRUE(tp.untyped().close(2s).ok());
 }
 
+TEST(TypedProducer, AwaitableSerializesWhenTheOperationStarts) {
+  // use_awaitable starts the operation only at co_await; the key and value
+  // temporaries live until then, and the serialized bytes must reach the
+  // producer intact (sizes reported back after the delivery timeout).
+  auto p = unreachable_producer();
+  ASSERT_NE(p, nullptr);
+  typed_producer<std::string, point, string_serializer, json_serializer> tp(*p);
+  asio::io_context io;
+  std::optional<delivery_report> got;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        got = co_await tp.async_send("t", std::string(40, 'k'), point{12, 345}, asio::use_awaitable);
+      },
+      asio::detached);
+  io.run_for(10s);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_NE(got->error.code(), client_errc::serialization_failed) << got->error.message();
+  EXPECT_EQ(got->metadata.serialized_key_size, 40);
+  EXPECT_EQ(got->metadata.serialized_value_size, static_cast<std::int32_t>(std::string(R"({"x":12,"y":345})").size()));
+}
+
 }  // namespace
 }  // namespace kprod
