@@ -321,5 +321,40 @@ TEST(ProducerLimits, FlushAndCloseFromACompletionHandlerReportWouldDeadlock) {
   EXPECT_TRUE(test::exited_cleanly((*mc)->stop()));
 }
 
+TEST(ProducerLimits, InvalidRecordsFailFastAndHarmNothingElse) {
+  auto mc = test::mock_cluster::start(3, {{"valid", 3}});
+  ASSERT_TRUE(mc.ok()) << mc.error().message();
+  auto p = producer::create(properties{{"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "0"}});
+  ASSERT_TRUE(p.ok()) << p.error().message();
+  send_log log;
+  ASSERT_TRUE(log.send(**p, make_record("valid", "a", "first", kBaseTs)).ok());
+  ASSERT_TRUE((*p)->flush(30s).ok());  // metadata for "valid" is known: 3 partitions
+
+  record beyond = make_record("valid", "b", "beyond", kBaseTs + 1);
+  beyond.partition = 99;
+  auto fut = (*p)->async_send(beyond, asio::use_future);
+  ASSERT_EQ(fut.wait_for(10s), std::future_status::ready) << "a partition beyond the topic's count must fail fast";
+  auto rep = fut.get();
+  EXPECT_FALSE(rep.ok());
+  EXPECT_EQ(rep.status, persistence::not_persisted);
+
+  record negative = make_record("valid", "c", "negative", kBaseTs + 2);
+  negative.partition = -2;
+  auto neg = (*p)->send(negative);
+  ASSERT_FALSE(neg.ok());
+  EXPECT_EQ(neg.error().code(), client_errc::invalid_argument) << neg.error().message();
+
+  auto no_topic = (*p)->send(make_record("", "d", "no topic", kBaseTs + 3));
+  ASSERT_FALSE(no_topic.ok());
+  EXPECT_EQ(no_topic.error().code(), client_errc::invalid_argument) << no_topic.error().message();
+
+  ASSERT_TRUE(log.send(**p, make_record("valid", "a", "last", kBaseTs + 4)).ok());
+  ASSERT_TRUE((*p)->flush(30s).ok());
+  EXPECT_TRUE(log.all_delivered_once());
+  ASSERT_TRUE((*p)->close(10s).ok());
+  expect_consumed((*mc)->bootstrap(), "valid", log.expected());
+  EXPECT_TRUE(test::exited_cleanly((*mc)->stop()));
+}
+
 }  // namespace
 }  // namespace kprod
