@@ -413,6 +413,21 @@ TEST_P(ProducerFaults, LeaderBrokerBouncesWithRecordsInFlight) {
   finish();
 }
 
+TEST_P(ProducerFaults, RetriableProduceErrorsAreRetriedWithoutLossOrDuplicates) {
+  send_some(50);
+  ASSERT_TRUE(p_->flush(30s).ok());
+  // Broker 1 (leader of partition 0) fails its next Produce requests as a
+  // whole, appending nothing.
+  ASSERT_TRUE(mc_->push_broker_errors(1, test::api_key::produce,
+                                      {{19 /*NOT_ENOUGH_REPLICAS*/, 0}, {7 /*REQUEST_TIMED_OUT*/, 0},
+                                       {6 /*NOT_LEADER_OR_FOLLOWER*/, 0}, {19, 0}})
+                  .ok());
+  send_some(200);
+  ASSERT_TRUE(p_->flush(60s).ok());
+  EXPECT_TRUE(mc_->wait_errors_consumed(1, test::api_key::produce, 5s).ok()) << "the injected errors were not hit";
+  finish();
+}
+
 const fault_mode kFaultModes[] = {{"idempotent", "all", "5"}, {"acks1_inflight1", "1", "1"}};
 INSTANTIATE_TEST_SUITE_P(Modes, ProducerFaults, ::testing::ValuesIn(kFaultModes),
                          [](const ::testing::TestParamInfo<fault_mode>& param_info) {
