@@ -428,6 +428,44 @@ TEST_P(ProducerFaults, RetriableProduceErrorsAreRetriedWithoutLossOrDuplicates) 
   finish();
 }
 
+TEST_P(ProducerFaults, NonRetriableProduceErrorFailsThatBatchOnlyAndLaterRecordsFlow) {
+  send_some(30);
+  ASSERT_TRUE(p_->flush(30s).ok());
+  // Broker 1 (leader of partition 0) rejects its next Produce request with
+  // INVALID_RECORD (87, not retriable): those records fail; an idempotent
+  // producer must then carry on for partition 0 (sequence numbers re-based
+  // or the epoch bumped) instead of wedging it.
+  ASSERT_TRUE(mc_->push_broker_errors(1, test::api_key::produce, {{87, 0}}).ok());
+  send_some(30);
+  ASSERT_TRUE(p_->flush(30s).ok());
+  ASSERT_TRUE(mc_->wait_errors_consumed(1, test::api_key::produce, 5s).ok());
+  const int after = n_;
+  send_some(60);
+  ASSERT_TRUE(p_->flush(60s).ok());
+
+  std::vector<consumed_record> delivered;
+  auto expected = log_.expected();
+  int failed = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    ASSERT_EQ(log_.calls(i), 1) << "record " << i;
+    const auto rep = log_.report(i);
+    if (rep.ok()) {
+      expected[i].partition = rep.metadata.partition;
+      expected[i].offset = rep.metadata.offset;
+      delivered.push_back(expected[i]);
+      continue;
+    }
+    ++failed;
+    EXPECT_LT(static_cast<int>(i), after) << "record " << i << " sent after the rejected request failed: "
+                                          << rep.error.message();
+    EXPECT_EQ(rep.error.code(), kafka_errc::invalid_record) << "record " << i << ": " << rep.error.message();
+  }
+  EXPECT_GT(failed, 0) << "the injected INVALID_RECORD failed nothing";
+  ASSERT_TRUE(p_->close(10s).ok());
+  expect_consumed(mc_->bootstrap(), "faults", delivered);
+  EXPECT_TRUE(test::exited_cleanly(mc_->stop()));
+}
+
 const fault_mode kFaultModes[] = {{"idempotent", "all", "5"}, {"acks1_inflight1", "1", "1"}};
 INSTANTIATE_TEST_SUITE_P(Modes, ProducerFaults, ::testing::ValuesIn(kFaultModes),
                          [](const ::testing::TestParamInfo<fault_mode>& param_info) {
