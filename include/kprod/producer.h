@@ -16,6 +16,7 @@
 #pragma once
 
 #include <chrono>
+#include <initializer_list>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -56,6 +57,13 @@ class producer {
   // thread. Connecting to brokers happens in the background.
   static result<std::unique_ptr<producer>> create(const producer_config& config);
   static result<std::unique_ptr<producer>> create(const std::map<std::string, std::string>& properties);
+  // create({{"bootstrap.servers", "..."}, {"linger.ms", "5"}}): a braced list
+  // of properties (without this overload it would be ambiguous with the
+  // producer_config aggregate).
+  static result<std::unique_ptr<producer>> create(
+      std::initializer_list<std::pair<const std::string, std::string>> properties) {
+    return create(std::map<std::string, std::string>(properties));
+  }
 
   producer(const producer&) = delete;
   producer& operator=(const producer&) = delete;
