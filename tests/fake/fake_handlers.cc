@@ -35,11 +35,6 @@ std::vector<std::uint8_t> encode_body(const T& msg, std::int16_t version) {
   return out;
 }
 
-std::optional<std::string> text(const std::uint8_t* p, std::int32_t n) {
-  if (n < 0) return std::nullopt;
-  return std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
-}
-
 std::optional<std::string> text(const std::optional<std::vector<std::uint8_t>>& v) {
   if (!v) return std::nullopt;
   return std::string(v->begin(), v->end());

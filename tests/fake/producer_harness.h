@@ -158,7 +158,9 @@ inline void expect_offsets_match(const fake_cluster& fc, const std::string& topi
     if (i < 0 || static_cast<std::size_t>(i) >= reps.size()) continue;
     const auto& rep = reps[static_cast<std::size_t>(i)];
     EXPECT_EQ(rep.partition, r.partition) << "record " << i;
-    if (rep.offset >= 0) EXPECT_EQ(rep.offset, r.offset) << "record " << i;
+    if (rep.offset >= 0) {
+      EXPECT_EQ(rep.offset, r.offset) << "record " << i;
+    }
   }
 }
 

@@ -130,7 +130,7 @@ TEST_P(DropAfterAppend, RetryIsDeduplicatedByIdempotence) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Duplicate, DropAfterAppend, ::testing::Values(true, false),
-                         [](const auto& info) { return info.param ? "as_error" : "as_original_offset"; });
+                         [](const ::testing::TestParamInfo<bool>& pi) { return pi.param ? "as_error" : "as_original_offset"; });
 
 TEST(FakeBrokerFaults, RetriableErrorOnHeadBatchWithFiveInFlight) {
   // One record per batch, up to 5 requests in flight to the one leader.
@@ -152,8 +152,8 @@ TEST(FakeBrokerFaults, RetriableErrorOnHeadBatchWithFiveInFlight) {
   EXPECT_EQ(seen[produce_before].produce_errors, std::vector<std::int16_t>{not_enough_replicas});
   std::size_t out_of_order = 0;
   for (std::size_t i = produce_before + 1; i < seen.size(); ++i) {
-    if (seen[i].produce_errors == std::vector<std::int16_t>{out_of_order_sequence}) ++out_of_order;
-    else break;
+    if (seen[i].produce_errors != std::vector<std::int16_t>{out_of_order_sequence}) break;
+    ++out_of_order;
   }
   EXPECT_EQ(out_of_order, 4u) << "the 4 requests pipelined behind the head should be OUT_OF_ORDER";
   // Java semantics: OUT_OF_ORDER behind a batch that failed first is retried
@@ -215,7 +215,7 @@ TEST_P(NonRetriable, FailsExactlyThatBatchAndOthersSucceed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Codes, NonRetriable, ::testing::Values(invalid_record, topic_authorization_failed),
-                         [](const auto& info) { return "code" + std::to_string(info.param); });
+                         [](const ::testing::TestParamInfo<std::int16_t>& pi) { return "code" + std::to_string(pi.param); });
 
 TEST(FakeBrokerFaults, ThrottleTimeHoldsTheNextRequestBack) {
   fixture f;

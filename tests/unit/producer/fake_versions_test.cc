@@ -54,7 +54,7 @@ TEST_P(ProduceVersion, RecordsLandInTheLogAtThePinnedVersion) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Every, ProduceVersion, ::testing::Range(3, 12),
-                         [](const auto& info) { return "v" + std::to_string(info.param); });
+                         [](const ::testing::TestParamInfo<int>& pi) { return "v" + std::to_string(pi.param); });
 
 struct metadata_pin {
   int version;
@@ -82,8 +82,8 @@ std::vector<metadata_pin> metadata_pins() {
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Every, MetadataVersion, ::testing::ValuesIn(metadata_pins()), [](const auto& info) {
-  return std::string(info.param.exact ? "only_v" : "up_to_v") + std::to_string(info.param.version);
+INSTANTIATE_TEST_SUITE_P(Every, MetadataVersion, ::testing::ValuesIn(metadata_pins()), [](const ::testing::TestParamInfo<metadata_pin>& pi) {
+  return std::string(pi.param.exact ? "only_v" : "up_to_v") + std::to_string(pi.param.version);
 });
 
 class ApiVersionsFallback : public ::testing::TestWithParam<int> {};
@@ -102,7 +102,7 @@ TEST_P(ApiVersionsFallback, UnsupportedVersionMakesTheProducerAskAgainLower) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BrokerMax, ApiVersionsFallback, ::testing::Range(0, 4),
-                         [](const auto& info) { return "max_v" + std::to_string(info.param); });
+                         [](const ::testing::TestParamInfo<int>& pi) { return "max_v" + std::to_string(pi.param); });
 
 TEST(FakeBrokerAcks0, EveryRecordCompletesWithoutResponses) {
   fake_cluster fc;
