@@ -9,49 +9,12 @@
 #include "client/connection.h"
 #include "codec/byte_reader.h"
 #include "codec/byte_writer.h"
+#include "protocol/api_versions_negotiation.h"
 #include "protocol/generated/api_traits.h"
 #include "protocol/generated/api_versions_request.h"
 #include "protocol/generated/api_versions_response.h"
 
 namespace kprod::client {
-namespace {
-
-// nullopt unless `body` is an UNSUPPORTED_VERSION answer to `sent`; then the
-// version to retry with. Only the error code is trusted (see above).
-std::optional<std::int16_t> retry_version(std::span<const std::uint8_t> body, std::int16_t sent) {
-  codec::byte_reader r(body);
-  const std::int16_t code = r.read_i16();
-  if (!r.ok() || code != static_cast<std::int16_t>(kafka_errc::unsupported_version) || sent == 0) return std::nullopt;
-  // A KIP-511 broker lists the ApiVersions range it supports, v0 layout.
-  const std::int32_t n = r.read_i32();
-  if (r.ok() && n > 0 && n < 1000 && r.remaining() >= static_cast<std::size_t>(n) * 6) {
-    for (std::int32_t i = 0; i < n; ++i) {
-      const std::int16_t key = r.read_i16();
-      r.read_i16();
-      const std::int16_t max = r.read_i16();
-      if (key == protocol::api_versions_api::key && max >= 0 && max < sent) return max;
-    }
-  }
-  return std::int16_t{0};
-}
-
-std::vector<std::int16_t> common_versions(const protocol::api_versions_response& resp) {
-  std::vector<std::int16_t> out;
-  for (const auto& ours : protocol::client_api_versions) {
-    if (static_cast<std::size_t>(ours.key) >= out.size()) out.resize(static_cast<std::size_t>(ours.key) + 1, -1);
-  }
-  for (const auto& b : resp.api_keys) {
-    for (const auto& ours : protocol::client_api_versions) {
-      if (ours.key != b.api_key) continue;
-      const std::int16_t lo = std::max(ours.min_version, b.min_version);
-      const std::int16_t hi = std::min(ours.max_version, b.max_version);
-      if (lo <= hi) out[static_cast<std::size_t>(ours.key)] = hi;
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 void connection::negotiate(std::int16_t version) {
   protocol::api_versions_request req;
@@ -67,9 +30,9 @@ void connection::negotiate(std::int16_t version) {
   send(protocol::api_versions_api::key, version, {asio::buffer(*buf)}, buf, true,
        [self, version](const kprod::error& e, std::span<const std::uint8_t> body) {
          if (e) return;  // close() already reported it through on_ready
-         auto next = retry_version(body, version);
-         if (next) {
-           self->negotiate(*next);
+         auto code = protocol::api_versions_error_code(body);
+         if (code.ok() && *code == static_cast<std::int16_t>(kafka_errc::unsupported_version) && version > 0) {
+           self->negotiate(protocol::api_versions_retry_version(body, version));
            return;
          }
          protocol::api_versions_response resp;
@@ -83,7 +46,11 @@ void connection::negotiate(std::int16_t version) {
            self->finish_start(error(static_cast<kafka_errc>(resp.error_code), "ApiVersions"));
            return;
          }
-         self->versions_ = common_versions(resp);
+         protocol::negotiated_versions chosen(resp);
+         self->versions_.assign(protocol::client_api_versions.back().key + 1, -1);
+         for (const auto& api : protocol::client_api_versions) {
+           self->versions_[static_cast<std::size_t>(api.key)] = chosen.version(api.key).value_or(-1);
+         }
          self->finish_start({});
        });
 }

@@ -183,9 +183,10 @@ class gzip_decompressor final : public decompressor {
     inflateReset(&zs_);
     zs_.next_in = const_cast<Bytef*>(in.data());
     zs_.avail_in = static_cast<uInt>(in.size());
+    Bytef none = 0;
     for (;;) {
       auto room = sink.room(in.size() * 4);
-      zs_.next_out = room.data();
+      zs_.next_out = room.empty() ? &none : room.data();  // zlib refuses a null buffer even of size 0
       zs_.avail_out = static_cast<uInt>(std::min<std::size_t>(room.size(), UINT_MAX));
       uInt before = zs_.avail_out;
       int rc = inflate(&zs_, Z_NO_FLUSH);
@@ -433,8 +434,13 @@ kprod::result<std::unique_ptr<T>> make_ready(A... args) {
 
 kprod::result<std::unique_ptr<compressor>> compressor::create(compression_type type, int level) {
   switch (type) {
-    case compression_type::none: return std::unique_ptr<compressor>(new copy_compressor());
-    case compression_type::snappy: return std::unique_ptr<compressor>(new snappy_compressor());
+    case compression_type::none:
+    case compression_type::snappy: {
+      auto lv = resolve_compression_level(type, level);  // only the default (or 0) is accepted
+      if (!lv) return lv.error();
+      if (type == compression_type::none) return std::unique_ptr<compressor>(new copy_compressor());
+      return std::unique_ptr<compressor>(new snappy_compressor());
+    }
     case compression_type::gzip: {
       auto lv = resolve_compression_level(type, level);
       if (!lv) return lv.error();

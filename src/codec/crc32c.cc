@@ -41,15 +41,36 @@ constexpr table_t make_slicing_tables() {
 
 constexpr table_t slicing = make_slicing_tables();
 
+// A linear map on the 32-bit register, as the images of the 32 basis bits.
+using gf2_matrix = std::array<std::uint32_t, 32>;
+
+constexpr std::uint32_t gf2_apply(const gf2_matrix& m, std::uint32_t v) {
+  std::uint32_t r = 0;
+  for (std::size_t i = 0; v != 0; ++i, v >>= 1)
+    if (v & 1) r ^= m[i];
+  return r;
+}
+
+constexpr gf2_matrix gf2_compose(const gf2_matrix& a, const gf2_matrix& b) {  // a after b
+  gf2_matrix r{};
+  for (std::size_t i = 0; i < 32; ++i) r[i] = gf2_apply(a, b[i]);
+  return r;
+}
+
 // Tables applying shift_n (n zero bytes) to a raw (not inverted) register.
-// Built from the images of the 32 basis vectors, since shift_n is linear.
+// shift_n = shift_1^n by square-and-multiply (cheap enough for constexpr
+// evaluation limits); the tables then follow from the basis images by
+// linearity.
 constexpr shift_table_t make_shift_tables(std::size_t zero_bytes) {
-  std::array<std::uint32_t, 32> basis{};
+  gf2_matrix one_byte{};
   for (std::size_t bit = 0; bit < 32; ++bit) {
     std::uint32_t v = 1u << bit;
-    for (std::size_t i = 0; i < zero_bytes; ++i) v = slicing[0][v & 0xff] ^ (v >> 8);
-    basis[bit] = v;
+    one_byte[bit] = slicing[0][v & 0xff] ^ (v >> 8);
   }
+  gf2_matrix basis{};
+  for (std::size_t bit = 0; bit < 32; ++bit) basis[bit] = 1u << bit;  // identity
+  for (gf2_matrix sq = one_byte; zero_bytes != 0; zero_bytes >>= 1, sq = gf2_compose(sq, sq))
+    if (zero_bytes & 1) basis = gf2_compose(sq, basis);
   shift_table_t t{};
   for (std::size_t k = 0; k < 4; ++k)
     for (std::size_t b = 0; b < 256; ++b) {

@@ -46,7 +46,7 @@ std::int64_t accumulator::reservation_for(std::size_t wire_bytes, bool has_handl
 
 topic_state* accumulator::find_topic(std::string_view name) {
   std::shared_lock lk(topics_mu_);
-  auto it = topics_.find(std::string(name));
+  auto it = topics_.find(name);
   return it == topics_.end() ? nullptr : it->second.get();
 }
 
@@ -62,10 +62,6 @@ topic_state& accumulator::topic_for(std::string_view name) {
 }
 
 result<void> accumulator::append(const record& r, detail::completion& done, bool has_handler, bool may_block) {
-  if (!valid_topic_name(r.topic)) {
-    return error(client_errc::invalid_argument,
-                 "topic name '" + std::string(r.topic) + "' is invalid (1-249 of [a-zA-Z0-9._-])");
-  }
   if (r.partition && *r.partition < 0) {
     return error(client_errc::invalid_argument, "partition " + std::to_string(*r.partition) + " is negative");
   }
@@ -99,7 +95,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
                                                     std::to_string(cfg_.buffer_memory));
   }
   if (closing_) return error(client_errc::producer_closed, "producer is closing");
-  bool got = may_block ? pool_.reserve(reserved + batch_overhead_bytes, clock::now() + cfg_.max_block)
+  bool got = may_block ? pool_.reserve(reserved + batch_overhead_bytes, cfg_.max_block)
                        : pool_.try_reserve(reserved + batch_overhead_bytes);
   if (!got) {
     if (closing_) return error(client_errc::producer_closed, "producer is closing");
@@ -108,9 +104,17 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
   // The batch overhead was reserved pessimistically so that a new batch can
   // always be opened; append_to_partition gives it back when the record joined
   // an existing batch.
+  topic_state* tp = find_topic(r.topic);
+  if (!tp) {
+    if (!valid_topic_name(r.topic)) {
+      pool_.release(reserved + batch_overhead_bytes);
+      return error(client_errc::invalid_argument,
+                   "topic name '" + std::string(r.topic) + "' is invalid (1-249 of [a-zA-Z0-9._-])");
+    }
+    tp = &topic_for(r.topic);
+  }
+  topic_state& t = *tp;
   const std::int64_t ts = r.timestamp_ms ? *r.timestamp_ms : now_ms();
-  const auto now = clock::now();
-  topic_state& t = topic_for(r.topic);
   {
     std::shared_lock tl(t.mu);
     if (t.known && !t.has_pending.load(std::memory_order_acquire)) {
@@ -137,7 +141,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
         choice = *chosen;
       }
       append_to_partition(t, p, ts, r.key ? u8(*r.key) : nullptr, key_len, r.value ? u8(*r.value) : nullptr,
-                          value_len, headers, done, has_handler, reserved + batch_overhead_bytes, now, nullptr);
+                          value_len, headers, done, has_handler, reserved + batch_overhead_bytes, {}, nullptr);
       t.partitioner->on_append(choice, wire);
       return {};
     }
@@ -155,7 +159,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
   pr.done = std::move(done);
   pr.has_handler = has_handler;
   pr.reserved_bytes = reserved + batch_overhead_bytes;
-  pr.deadline = now + *cfg_.delivery_timeout;
+  pr.deadline = clock::now() + *cfg_.delivery_timeout;
   pr.flush_epoch = flushes_.add();
   {
     std::unique_lock tl(t.mu);
@@ -191,9 +195,12 @@ void accumulator::append_to_partition(topic_state& t, std::int32_t partition, st
         wake = true;
       }
       auto nb = std::make_unique<producer_batch>();
+      if (now == clock::time_point{}) now = clock::now();  // only a new batch needs the time
       nb->topic = t.name;
       nb->partition = partition;
+      nb->id = q.next_batch_id++;
       nb->created = now;
+      nb->slots.reserve(has_handler ? std::min<std::size_t>(limit / std::max<std::size_t>(upper, 16) + 1, 4096) : 0);
       nb->deadline = now + *cfg_.delivery_timeout;
       nb->flush_epoch = flushes_.add();
       nb->builder.start(ts);
@@ -234,8 +241,8 @@ std::vector<std::string> accumulator::topics_without_metadata() {
 void accumulator::set_topic_metadata(const std::string& topic,
                                      const std::vector<std::pair<std::int32_t, std::int32_t>>& partitions,
                                      clock::time_point now) {
-  topic_state* t = find_topic(topic);
-  if (!t || partitions.empty()) return;
+  if (partitions.empty()) return;
+  topic_state* t = &topic_for(topic);  // metadata may arrive before the first record
   {
     std::unique_lock tl(t->mu);
     std::int32_t count = 0;
@@ -256,6 +263,7 @@ void accumulator::set_topic_metadata(const std::string& topic,
       q.leader = leader;
     }
     std::sort(t->available.begin(), t->available.end());
+    t->queue_sizes.clear();  // parallel to `available`: recomputed by the next drain
     t->known = true;
     t->last_error = {};
   }
@@ -373,6 +381,25 @@ result<void> accumulator::seal(producer_batch& b) {
   return {};
 }
 
+void accumulator::update_load_stats(topic_state& t, clock::time_point now) {
+  // KIP-794 adaptive partitioning: queue length (in batches) per available
+  // partition, read by the sticky partitioner when it picks a new partition.
+  // Like Java, no stats until every available partition has had a batch.
+  std::vector<std::int32_t> sizes;
+  {
+    std::shared_lock tl(t.mu);
+    sizes.reserve(t.available.size());
+    for (std::int32_t id : t.available) {
+      partition_queue& q = *t.partitions[static_cast<std::size_t>(id)];
+      std::lock_guard ql(q.mu);
+      sizes.push_back(static_cast<std::int32_t>(q.batches.size()) + q.in_flight);
+    }
+  }
+  std::unique_lock tl(t.mu);
+  t.stats_at = now;
+  if (sizes.size() == t.available.size()) t.queue_sizes = std::move(sizes);
+}
+
 accumulator::drained accumulator::drain(clock::time_point now, const std::function<bool(std::int32_t)>& node_ready,
                                         bool idempotent, std::int64_t producer_id, std::int16_t producer_epoch) {
   drained out;
@@ -381,25 +408,29 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
   std::shared_lock lk(topics_mu_);
   for (auto& [name, tp] : topics_) {
     topic_state& t = *tp;
+    if (cfg_.partitioner_adaptive && now - t.stats_at >= std::chrono::milliseconds(5)) update_load_stats(t, now);
     std::shared_lock tl(t.mu);
     for (std::size_t pi = 0; pi < t.partitions.size(); ++pi) {
       partition_queue& q = *t.partitions[pi];
       std::lock_guard ql(q.mu);
-      while (!q.batches.empty()) {
+      if (!q.batches.empty()) {
         producer_batch& b = *q.batches.front();
-        if (!batch_ready(b, now, out.next_ready_check)) break;
+        if (!batch_ready(b, now, out.next_ready_check)) continue;
         if (q.leader < 0) {
           out.unknown_leader = true;
-          break;
+          continue;
         }
-        if (q.in_flight >= per_partition_limit || !node_ready(q.leader)) break;
+        if (q.in_flight >= per_partition_limit || !node_ready(q.leader)) continue;
         if (!b.is_sealed()) {
           auto sealed = seal(b);
-          if (!sealed.ok()) break;  // cannot happen short of a codec failure; retried next round
+          if (!sealed.ok()) continue;  // cannot happen short of a codec failure; retried next round
         }
         auto& used = request_bytes[q.leader];
         const auto size = static_cast<std::int64_t>(b.sealed.size());
-        if (used > 0 && used + size > cfg_.max_request_size) break;
+        if (used > 0 && used + size > cfg_.max_request_size) {
+          out.more = true;  // the next request takes it
+          continue;
+        }
         used += size;
         // Stamp on first send, and again after a producer id reset.
         if (idempotent && (b.base_sequence < 0 || b.producer_id != producer_id || b.producer_epoch != producer_epoch)) {
@@ -416,6 +447,9 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         b.queue_bytes = 0;
         out.by_node[q.leader].push_back(std::move(q.batches.front()));
         q.batches.pop_front();
+        // One batch per partition per request: brokers accept exactly one v2
+        // batch per partition entry, and answer per partition.
+        break;
       }
     }
   }
@@ -428,12 +462,9 @@ void accumulator::reenqueue(std::unique_ptr<producer_batch> b) {
   std::lock_guard ql(q->mu);
   --q->in_flight;
   b->in_flight = false;
-  // Retries go before newer batches; among retries, in sequence order.
+  // Back in creation order: before every newer batch (queued or retried).
   auto it = q->batches.begin();
-  while (it != q->batches.end() && (*it)->attempts > 0 && (*it)->base_sequence >= 0 &&
-         b->base_sequence >= 0 && (*it)->base_sequence < b->base_sequence) {
-    ++it;
-  }
+  while (it != q->batches.end() && (*it)->id < b->id) ++it;
   q->batches.insert(it, std::move(b));
 }
 

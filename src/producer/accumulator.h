@@ -44,6 +44,7 @@ struct partition_queue {
   std::mutex mu;
   std::deque<std::unique_ptr<producer_batch>> batches;  // front = oldest
   std::atomic<std::int64_t> queued_bytes{0};            // for the adaptive partitioner
+  std::uint64_t next_batch_id = 0;                      // under mu
 
   // I/O thread only.
   std::int32_t leader = -1;
@@ -78,6 +79,7 @@ struct topic_state {
   std::atomic<bool> has_pending{false};
   std::unique_ptr<topic_partitioner> partitioner;
   std::vector<std::int32_t> queue_sizes;  // batches queued, parallel to `available` (adaptive partitioning)
+  clock::time_point stats_at{};           // I/O thread: when queue_sizes was computed
   topic_view view() const {
     return {static_cast<std::int32_t>(partitions.size()), available, queue_sizes, {}};
   }
@@ -113,6 +115,7 @@ class accumulator {
     std::map<std::int32_t, std::vector<std::unique_ptr<producer_batch>>> by_node;
     clock::time_point next_ready_check = clock::time_point::max();
     bool unknown_leader = false;  // some partition with data has no leader
+    bool more = false;            // ready batches left for another request
   };
   drained drain(clock::time_point now, const std::function<bool(std::int32_t)>& node_ready, bool idempotent,
                 std::int64_t producer_id, std::int16_t producer_epoch);
@@ -163,6 +166,7 @@ class accumulator {
   void drain_pending(topic_state& t, clock::time_point now);
   bool batch_ready(const producer_batch& b, clock::time_point now, clock::time_point& next_check) const;
   result<void> seal(producer_batch& b);
+  void update_load_stats(topic_state& t, clock::time_point now);
 
   const producer_config cfg_;
   buffer_pool& pool_;
@@ -173,7 +177,12 @@ class accumulator {
   flush_tracker flushes_;
 
   mutable std::shared_mutex topics_mu_;
-  std::unordered_map<std::string, std::unique_ptr<topic_state>> topics_;
+  struct name_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  // Heterogeneous lookup: finding a topic by string_view allocates nothing.
+  std::unordered_map<std::string, std::unique_ptr<topic_state>, name_hash, std::equal_to<>> topics_;
 
   std::unique_ptr<codec::compressor> compressor_;  // I/O thread (sealing)
 };

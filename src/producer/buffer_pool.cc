@@ -4,61 +4,60 @@
 
 namespace kprod::producer_detail {
 
-bool buffer_pool::try_reserve(std::int64_t n) {
-  std::lock_guard lk(mu_);
-  // Waiters go first: a non-blocking caller must not overtake them.
-  if (closed_ || !waiters_.empty() || used_ + n > capacity_) return false;
-  used_ += n;
-  return true;
+bool buffer_pool::take_if_fits(std::int64_t n) noexcept {
+  std::int64_t cur = used_.load(std::memory_order_relaxed);
+  while (cur + n <= capacity_) {
+    if (used_.compare_exchange_weak(cur, cur + n, std::memory_order_acq_rel)) return true;
+  }
+  return false;
 }
 
-bool buffer_pool::reserve(std::int64_t n, std::chrono::steady_clock::time_point deadline) {
+bool buffer_pool::try_reserve(std::int64_t n) {
+  // Waiters go first: a non-blocking caller must not overtake them.
+  if (closed_.load(std::memory_order_acquire) || waiting_.load(std::memory_order_acquire) > 0) return false;
+  return take_if_fits(n);
+}
+
+bool buffer_pool::reserve(std::int64_t n, std::chrono::milliseconds max_wait) {
+  if (closed_.load(std::memory_order_acquire) || n > capacity_) return false;
+  if (waiting_.load(std::memory_order_acquire) == 0 && take_if_fits(n)) return true;
+  const auto deadline = std::chrono::steady_clock::now() + max_wait;
   std::unique_lock lk(mu_);
-  if (closed_ || n > capacity_) return false;
-  if (waiters_.empty() && used_ + n <= capacity_) {
-    used_ += n;
-    return true;
-  }
   waiter w{n, {}};
   waiters_.push_back(&w);
+  // Registered before re-checking, so a release() that follows sees us.
+  waiting_.fetch_add(1, std::memory_order_acq_rel);
   bool got = false;
   while (true) {
-    if (closed_) break;
-    if (waiters_.front() == &w && used_ + n <= capacity_) {
-      used_ += n;
+    if (closed_.load()) break;
+    if (waiters_.front() == &w && take_if_fits(n)) {
       got = true;
       break;
     }
     if (w.cv.wait_until(lk, deadline) == std::cv_status::timeout) {
-      if (!closed_ && waiters_.front() == &w && used_ + n <= capacity_) {
-        used_ += n;
-        got = true;
-      }
+      got = !closed_.load() && waiters_.front() == &w && take_if_fits(n);
       break;
     }
   }
   waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
+  waiting_.fetch_sub(1, std::memory_order_acq_rel);
   // The next waiter may fit now (we either took our share or gave up).
   if (!waiters_.empty()) waiters_.front()->cv.notify_one();
   return got;
 }
 
 void buffer_pool::release(std::int64_t n) {
-  std::lock_guard lk(mu_);
-  used_ -= n;
-  if (used_ < 0) used_ = 0;
-  if (!waiters_.empty()) waiters_.front()->cv.notify_one();
+  used_.fetch_sub(n, std::memory_order_acq_rel);
+  if (waiting_.load(std::memory_order_acquire) > 0) {
+    std::lock_guard lk(mu_);
+    if (!waiters_.empty()) waiters_.front()->cv.notify_one();
+  }
 }
 
 void buffer_pool::close() {
+  closed_.store(true);
   std::lock_guard lk(mu_);
-  closed_ = true;
   for (waiter* w : waiters_) w->cv.notify_one();
-}
-
-std::int64_t buffer_pool::used() const {
-  std::lock_guard lk(mu_);
-  return used_;
 }
 
 std::size_t buffer_pool::waiters() const {

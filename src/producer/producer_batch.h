@@ -37,6 +37,7 @@ struct record_slot {
 struct producer_batch {
   std::string_view topic;  // owned by the accumulator's topic state
   std::int32_t partition = -1;
+  std::uint64_t id = 0;  // creation order within its partition: retries go back in this order
 
   protocol::record_batch_builder builder;  // while open
   std::vector<std::uint8_t> sealed;        // wire bytes once sealed

@@ -32,20 +32,7 @@ producer_impl::~producer_impl() {
 }
 
 void producer_impl::on_metadata(const client::cluster_snapshot& snap, const std::vector<std::string>& updated) {
-  const auto now = clock::now();
-  for (const auto& name : updated) {
-    auto it = snap.topics.find(name);
-    if (it == snap.topics.end()) continue;
-    const auto& t = it->second;
-    if (t.partitions.empty()) {
-      if (t.error != 0) acc_.set_topic_error(name, error(static_cast<kafka_errc>(t.error)));
-      continue;
-    }
-    std::vector<std::pair<std::int32_t, std::int32_t>> parts;
-    parts.reserve(t.partitions.size());
-    for (const auto& p : t.partitions) parts.emplace_back(p.id, p.leader);
-    acc_.set_topic_metadata(name, parts, now);
-  }
+  for (const auto& name : updated) (void)sender_->apply_topic_metadata(snap, name);
   {
     std::lock_guard lk(meta_mu_);
     last_snapshot_ = cluster_.snapshot();
@@ -107,12 +94,10 @@ result<void> producer_impl::close(std::chrono::milliseconds timeout) {
   auto& tracker = acc_.flushes();
   const auto target = tracker.begin();
   sender_->wake();
-  const bool drained = timeout.count() > 0 && tracker.wait(target, deadline);
+  if (timeout.count() > 0) (void)tracker.wait(target, deadline);
   // Whatever is left fails now, in flight included; then the thread stops.
-  asio::post(io_, [this, drained] {
-    if (!drained) sender_->abort_all(error(client_errc::producer_closed, "producer closed before delivery"));
-    cluster_.close_all();
-    sender_->abort_all(error(client_errc::producer_closed, "producer closed before delivery"));
+  asio::post(io_, [this] {
+    sender_->shutdown(error(client_errc::producer_closed, "producer closed before delivery"));
     work_.reset();
     io_.stop();
   });

@@ -92,7 +92,13 @@ clock::time_point sender::run_once(clock::time_point now) {
 
   // 1. Metadata for the topics in use.
   auto missing = acc_.topics_without_metadata();
-  if (!missing.empty()) cluster_.want_topics(missing);
+  if (!missing.empty()) {
+    // A topic the cluster already knows (partitions_for, another producer
+    // path) needs no new request: apply what the snapshot has.
+    auto snap = cluster_.snapshot();
+    std::erase_if(missing, [&](const std::string& t) { return apply_topic_metadata(*snap, t); });
+    if (!missing.empty()) cluster_.want_topics(missing);
+  }
   next = std::min(next, cluster_.poll(now));
   acc_.drain_pending_known(now);
 
@@ -121,10 +127,15 @@ clock::time_point sender::run_once(clock::time_point now) {
       auto c = cluster_.ready_connection(id, now);
       return c && c->in_flight() < static_cast<std::size_t>(cfg_.max_in_flight);
     };
-    auto d = acc_.drain(now, node_ready, idempotent_, producer_id_, producer_epoch_);
-    if (d.unknown_leader) cluster_.request_update();
-    next = std::min(next, d.next_ready_check);
-    for (auto& [node, batches] : d.by_node) send_produce(node, std::move(batches), now);
+    // One batch per partition per request: drain again while requests go
+    // out, up to the in-flight limit of the connections.
+    for (int round = 0; round <= cfg_.max_in_flight; ++round) {
+      auto d = acc_.drain(now, node_ready, idempotent_, producer_id_, producer_epoch_);
+      if (d.unknown_leader) cluster_.request_update();
+      next = std::min(next, d.next_ready_check);
+      if (d.by_node.empty()) break;
+      for (auto& [node, batches] : d.by_node) send_produce(node, std::move(batches), now);
+    }
   }
 
   // 4. Delivery timeouts of what is still queued.
@@ -142,7 +153,41 @@ clock::time_point sender::run_once(clock::time_point now) {
     fail_pending(p, why);
   }
   next = std::min(next, acc_.next_expiry());
+  next = std::min(next, expire_in_flight(now));
   if (next <= now) next = now + std::chrono::milliseconds(1);
+  return next;
+}
+
+bool sender::apply_topic_metadata(const client::cluster_snapshot& snap, const std::string& topic) {
+  auto it = snap.topics.find(topic);
+  if (it == snap.topics.end()) return false;
+  const auto& t = it->second;
+  if (t.partitions.empty()) {
+    if (t.error != 0) acc_.set_topic_error(topic, error(static_cast<kafka_errc>(t.error)));
+    return false;
+  }
+  std::vector<std::pair<std::int32_t, std::int32_t>> parts;
+  parts.reserve(t.partitions.size());
+  for (const auto& p : t.partitions) parts.emplace_back(p.id, p.leader);
+  acc_.set_topic_metadata(topic, parts, clock::now());
+  return true;
+}
+
+clock::time_point sender::expire_in_flight(clock::time_point now) {
+  clock::time_point next = clock::time_point::max();
+  for (auto& rs : in_flight_) {
+    for (auto& b : rs->batches) {
+      if (!b) continue;
+      if (b->deadline <= now) {
+        // The broker may still append it: possibly persisted. Its response,
+        // if one comes, finds no batch and is ignored.
+        complete(std::move(b), error(client_errc::delivery_timeout, "delivery.timeout.ms elapsed with the request in flight"),
+                 persistence::possibly_persisted, -1, -1);
+      } else {
+        next = std::min(next, b->deadline);
+      }
+    }
+  }
   return next;
 }
 
@@ -236,6 +281,7 @@ void sender::send_produce(std::int32_t node, std::vector<std::unique_ptr<produce
   auto body = rs->writer.encode(rs->version, std::nullopt, static_cast<std::int16_t>(cfg_.acks),
                                 static_cast<std::int32_t>(cfg_.request_timeout.count()), topics);
   ++in_flight_requests_;
+  in_flight_.push_back(rs);
   conn->send(protocol::produce_api::key, rs->version, std::move(body), rs, !rs->acks0,
              [this, rs](const kprod::error& e, std::span<const std::uint8_t> resp) { on_produce_response(rs, e, resp); });
 }
@@ -243,23 +289,36 @@ void sender::send_produce(std::int32_t node, std::vector<std::unique_ptr<produce
 void sender::on_produce_response(const std::shared_ptr<request_state>& rs, const kprod::error& e,
                                  std::span<const std::uint8_t> body) {
   --in_flight_requests_;
-  if (aborted_) return;
+  std::erase(in_flight_, rs);
+  if (aborted_) {
+    for (auto& b : rs->batches) {
+      if (b) complete(std::move(b), error(client_errc::producer_closed, "producer closed with the request in flight"),
+                      persistence::possibly_persisted, -1, -1);
+    }
+    return;
+  }
   if (e) {
     // Lost connection or request timeout: the broker may have appended.
-    for (auto& b : rs->batches) retry_or_fail(std::move(b), e, true);
+    for (auto& b : rs->batches) {
+      if (b) retry_or_fail(std::move(b), e, true);
+    }
     cluster_.request_update();
     wake();
     return;
   }
   if (rs->acks0) {
-    for (auto& b : rs->batches) complete(std::move(b), {}, persistence::possibly_persisted, -1, -1);
+    for (auto& b : rs->batches) {
+      if (b) complete(std::move(b), {}, persistence::possibly_persisted, -1, -1);
+    }
     wake();
     return;
   }
   protocol::produce_response resp;
   codec::byte_reader r(body);
   if (auto dec = protocol::decode(r, resp, rs->version); !dec.ok()) {
-    for (auto& b : rs->batches) retry_or_fail(std::move(b), dec.error(), true);
+    for (auto& b : rs->batches) {
+      if (b) retry_or_fail(std::move(b), dec.error(), true);
+    }
     wake();
     return;
   }
@@ -383,6 +442,18 @@ void sender::abort_all(const kprod::error& why) {
     complete(std::move(b), why, sent ? persistence::possibly_persisted : persistence::not_persisted, -1, -1);
   }
   for (auto& p : acc_.take_expired_pending(clock::now(), true)) fail_pending(p, why);
+}
+
+}  // namespace kprod::producer_detail
+
+namespace kprod::producer_detail {
+
+void sender::shutdown(const kprod::error& why) {
+  abort_all(why);
+  aborted_ = true;  // responses from here on complete their batches with `why`
+  timer_.cancel();
+  cluster_.close_all();  // fails in-flight requests synchronously
+  abort_all(why);
 }
 
 }  // namespace kprod::producer_detail

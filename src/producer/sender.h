@@ -45,9 +45,17 @@ class sender {
   // I/O thread: one step; returns the time of the next needed step.
   clock::time_point run_once(clock::time_point now);
 
+  // I/O thread: hands a topic's metadata from `snap` to the accumulator.
+  // False when the snapshot has no usable entry for it.
+  bool apply_topic_metadata(const client::cluster_snapshot& snap, const std::string& topic);
+
   // I/O thread: fail everything queued, pending and in flight with `why`
   // (close() after its timeout).
   void abort_all(const kprod::error& why);
+  // I/O thread, once, from close(): fails everything left (queued, waiting
+  // for metadata, in flight) with `why`, closes every connection and stops
+  // doing work.
+  void shutdown(const kprod::error& why);
   std::size_t in_flight_requests() const noexcept { return in_flight_requests_; }
 
  private:
@@ -87,6 +95,10 @@ class sender {
   kprod::error fatal_;
 
   std::map<std::int32_t, clock::time_point> throttled_until_;
+  // Produce requests awaiting their response: their batches expire at
+  // delivery.timeout.ms even if the broker never answers.
+  std::vector<std::shared_ptr<request_state>> in_flight_;
+  clock::time_point expire_in_flight(clock::time_point now);
 };
 
 }  // namespace kprod::producer_detail

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 #include <string>
 
 #include "codec/crc32c.h"
@@ -36,6 +37,11 @@ void put_crc(std::span<std::uint8_t> b) noexcept {
 
 // Zig-zag varint of a non-negative length or -1 (null).
 inline std::size_t put_varint(std::uint8_t* p, std::int32_t v) noexcept { return codec::encode_varint32(v, p); }
+
+inline std::uint8_t* copy_bytes(std::uint8_t* p, const void* src, std::size_t n) noexcept {
+  if (n != 0) std::memcpy(p, src, n);
+  return p + n;
+}
 
 inline std::size_t nonneg(std::int32_t len) noexcept { return len > 0 ? static_cast<std::size_t>(len) : 0; }
 
@@ -84,31 +90,26 @@ std::size_t record_batch_builder::append(std::int64_t timestamp_ms, const std::u
   const std::size_t total = codec::varint_size(body32) + body;
 
   if (buf_.capacity() - buf_.size() < total) buf_.reserve(std::max(buf_.capacity() * 2, buf_.size() + total));
-
-  // The fixed-size fields go through a small stack buffer, the payloads
-  // straight from the caller's memory: no per-record allocation.
-  std::uint8_t tmp[codec::max_varint32_bytes * 4 + codec::max_varint64_bytes + 1];
-  std::size_t n = put_varint(tmp, body32);
-  tmp[n++] = 0;  // record attributes
-  n += codec::encode_varint64(ts_delta, tmp + n);
-  n += put_varint(tmp + n, offset_delta);
-  n += put_varint(tmp + n, key_len);
-  buf_.insert(buf_.end(), tmp, tmp + n);
-  if (key_len > 0) buf_.insert(buf_.end(), key, key + key_len);
-  n = put_varint(tmp, value_len);
-  buf_.insert(buf_.end(), tmp, tmp + n);
-  if (value_len > 0) buf_.insert(buf_.end(), value, value + value_len);
-  n = put_varint(tmp, header_count);
-  buf_.insert(buf_.end(), tmp, tmp + n);
+  // Grow once, then write in place: the zero-fill of `total` bytes costs less
+  // than a chain of small inserts, and nothing is allocated per record.
+  const std::size_t at = buf_.size();
+  buf_.resize(at + total);
+  std::uint8_t* p = buf_.data() + at;
+  p += put_varint(p, body32);
+  *p++ = 0;  // record attributes
+  p += codec::encode_varint64(ts_delta, p);
+  p += put_varint(p, offset_delta);
+  p += put_varint(p, key_len);
+  if (key_len > 0) p = copy_bytes(p, key, static_cast<std::size_t>(key_len));
+  p += put_varint(p, value_len);
+  if (value_len > 0) p = copy_bytes(p, value, static_cast<std::size_t>(value_len));
+  p += put_varint(p, header_count);
   for (const auto& h : headers) {
     const std::int32_t hv = h.value_len < 0 ? -1 : h.value_len;
-    n = put_varint(tmp, static_cast<std::int32_t>(h.key.size()));
-    buf_.insert(buf_.end(), tmp, tmp + n);
-    const auto* hk = reinterpret_cast<const std::uint8_t*>(h.key.data());
-    buf_.insert(buf_.end(), hk, hk + h.key.size());
-    n = put_varint(tmp, hv);
-    buf_.insert(buf_.end(), tmp, tmp + n);
-    if (hv > 0) buf_.insert(buf_.end(), h.value, h.value + hv);
+    p += put_varint(p, static_cast<std::int32_t>(h.key.size()));
+    p = copy_bytes(p, h.key.data(), h.key.size());
+    p += put_varint(p, hv);
+    if (hv > 0) p = copy_bytes(p, h.value, static_cast<std::size_t>(hv));
   }
 
   ++count_;

@@ -1,0 +1,201 @@
+// The accumulator on its own: no sockets, times passed in explicitly.
+#include "producer/accumulator.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "protocol/record_batch_reader.h"
+
+namespace kprod::producer_detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+producer_config make_config(std::int32_t batch_size = 16384, std::int64_t buffer = 1 << 20, bool idempotent = true) {
+  producer_config c;
+  c.bootstrap_servers = {"127.0.0.1:9092"};
+  c.batch_size = batch_size;
+  c.buffer_memory = buffer;
+  c.linger = 5ms;
+  c.enable_idempotence = idempotent;
+  auto v = validate(c);
+  EXPECT_TRUE(v.ok()) << v.error().message();
+  return v.value();
+}
+
+struct fixture {
+  explicit fixture(producer_config c) : cfg(std::move(c)), pool(cfg.buffer_memory), acc(cfg, pool, [this] { ++wakeups; }) {}
+
+  result<void> send(std::string_view topic, std::optional<std::int32_t> partition, std::string_view value,
+                    std::vector<delivery_report>* reports = nullptr, bool may_block = false) {
+    record r{topic, partition, std::nullopt, bytes_view(value), {}, 1000};
+    detail::completion done;
+    if (reports) done = detail::completion::from([reports](delivery_report rep) { reports->push_back(rep); });
+    return acc.append(r, done, reports != nullptr, may_block);
+  }
+  void known(const std::string& topic, int partitions, std::int32_t leader = 1) {
+    std::vector<std::pair<std::int32_t, std::int32_t>> parts;
+    for (int i = 0; i < partitions; ++i) parts.emplace_back(i, leader);
+    acc.set_topic_metadata(topic, parts, clock::now());
+  }
+  accumulator::drained drain(clock::time_point now, std::int64_t pid = 7, std::int16_t epoch = 0) {
+    return acc.drain(now, [](std::int32_t) { return true; }, cfg.enable_idempotence.value_or(false), pid, epoch);
+  }
+  std::vector<std::unique_ptr<producer_batch>> take_all(accumulator::drained& d) {
+    std::vector<std::unique_ptr<producer_batch>> out;
+    for (auto& [node, batches] : d.by_node) {
+      for (auto& b : batches) out.push_back(std::move(b));
+    }
+    return out;
+  }
+
+  producer_config cfg;
+  buffer_pool pool;
+  std::atomic<int> wakeups{0};
+  accumulator acc;
+};
+
+TEST(Accumulator, RecordsForAnUnknownTopicWaitThenJoinABatchWhenMetadataArrives) {
+  fixture f(make_config());
+  ASSERT_TRUE(f.send("t", std::nullopt, "v1").ok());
+  EXPECT_EQ(f.acc.topics_without_metadata(), std::vector<std::string>{"t"});
+  EXPECT_GT(f.wakeups.load(), 0);
+  EXPECT_TRUE(f.take_all(*std::make_unique<accumulator::drained>(f.drain(clock::now() + 1h))).empty());
+  f.known("t", 1);
+  EXPECT_TRUE(f.acc.topics_without_metadata().empty());
+  auto d = f.drain(clock::now() + 1s);
+  auto batches = f.take_all(d);
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0]->record_count, 1);
+}
+
+TEST(Accumulator, BatchIsReadyOnlyAfterLinger) {
+  fixture f(make_config());
+  f.known("t", 1);
+  const auto t0 = clock::now();
+  ASSERT_TRUE(f.send("t", 0, "a").ok());
+  auto early = f.drain(t0 - 1s);
+  EXPECT_TRUE(early.by_node.empty());
+  EXPECT_NE(early.next_ready_check, clock::time_point::max()) << "the linger deadline must be reported";
+  auto late = f.drain(early.next_ready_check + 1ms);
+  EXPECT_EQ(f.take_all(late).size(), 1u);
+}
+
+TEST(Accumulator, FullBatchIsReadyAtOnceAndOnlyOneBatchPerPartitionIsDrained) {
+  fixture f(make_config(/*batch_size=*/200));
+  f.known("t", 1);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(f.send("t", 0, std::string(60, 'x')).ok());
+  auto d = f.drain(clock::now() - 1h);  // long before linger ends: only full batches qualify
+  auto first = f.take_all(d);
+  ASSERT_EQ(first.size(), 1u) << "a request carries one batch per partition";
+  EXPECT_TRUE(first[0]->full);
+  EXPECT_TRUE(d.more || !f.take_all(*std::make_unique<accumulator::drained>(f.drain(clock::now() - 1h))).empty());
+}
+
+TEST(Accumulator, IdempotentSequencesAreConsecutivePerPartitionInAppendOrder) {
+  fixture f(make_config(/*batch_size=*/100));
+  f.known("t", 2);
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(f.send("t", i % 2, std::string(50, 'a' + i)).ok());
+  std::map<std::int32_t, std::vector<std::pair<std::int32_t, std::int32_t>>> seqs;
+  for (int round = 0; round < 10; ++round) {
+    auto d = f.drain(clock::now() + 1h);
+    for (auto& b : f.take_all(d)) {
+      auto hdr = protocol::parse_batch(b->sealed, {});
+      ASSERT_TRUE(hdr.ok()) << hdr.error().message();
+      EXPECT_EQ(hdr->header.producer_id, 7);
+      EXPECT_EQ(hdr->header.base_sequence, b->base_sequence);
+      seqs[b->partition].emplace_back(b->base_sequence, b->record_count);
+      f.acc.batch_done(*b);
+    }
+  }
+  for (auto& [p, v] : seqs) {
+    std::int32_t expect = 0;
+    for (auto [base, count] : v) {
+      EXPECT_EQ(base, expect) << "partition " << p;
+      expect = base + count;
+    }
+    EXPECT_EQ(expect, 3) << "partition " << p;
+  }
+}
+
+TEST(Accumulator, RetriedBatchGoesBackBeforeNewerOnesAndWaitsForItsBackoff) {
+  fixture f(make_config(/*batch_size=*/100));
+  f.known("t", 1);
+  ASSERT_TRUE(f.send("t", 0, std::string(80, 'a')).ok());
+  auto d1 = f.drain(clock::now() + 1h);
+  auto first = f.take_all(d1);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(f.send("t", 0, std::string(80, 'b')).ok());
+  const auto now = clock::now();
+  first[0]->attempts = 1;
+  first[0]->retry_at = now + 100ms;
+  const auto first_id = first[0]->id;
+  f.acc.reenqueue(std::move(first[0]));
+  auto blocked = f.drain(now);
+  EXPECT_TRUE(blocked.by_node.empty()) << "the newer batch must not overtake the one waiting to retry";
+  auto d2 = f.drain(now + 101ms);
+  auto again = f.take_all(d2);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0]->id, first_id);
+}
+
+TEST(Accumulator, ExplicitPartitionOutOfRangeIsRejected) {
+  fixture f(make_config());
+  f.known("t", 3);
+  auto r = f.send("t", 3, "v");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), client_errc::invalid_argument);
+  EXPECT_EQ(f.pool.used(), 0) << "a rejected record gives its memory back";
+}
+
+TEST(Accumulator, InvalidTopicNameIsRejected) {
+  fixture f(make_config());
+  auto r = f.send("bad topic!", std::nullopt, "v");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), client_errc::invalid_argument);
+  EXPECT_EQ(f.pool.used(), 0);
+}
+
+TEST(Accumulator, FullBufferFailsANonBlockingSendAndHarmsNothingQueued) {
+  fixture f(make_config(16384, /*buffer=*/4096));
+  f.known("t", 1);
+  int accepted = 0;
+  result<void> r;
+  for (int i = 0; i < 100; ++i) {
+    r = f.send("t", 0, std::string(200, 'x'));
+    if (!r.ok()) break;
+    ++accepted;
+  }
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), client_errc::queue_full);
+  EXPECT_GT(accepted, 5);
+  auto d = f.drain(clock::now() + 1h);
+  auto batches = f.take_all(d);
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0]->record_count, accepted);
+  f.acc.batch_done(*batches[0]);
+  EXPECT_EQ(f.pool.used(), 0) << "completing the batch returns every reserved byte";
+}
+
+TEST(Accumulator, RecordLargerThanMaxRequestSizeIsRefused) {
+  auto cfg = make_config();
+  fixture f(cfg);
+  auto r = f.send("t", std::nullopt, std::string(static_cast<std::size_t>(cfg.max_request_size), 'x'));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), client_errc::record_too_large);
+}
+
+TEST(Accumulator, ExpiredBatchesAreTakenFromTheFront) {
+  fixture f(make_config());
+  f.known("t", 1);
+  std::vector<delivery_report> reports;
+  ASSERT_TRUE(f.send("t", 0, "v", &reports).ok());
+  EXPECT_TRUE(f.acc.take_expired_batches(clock::now(), false).empty());
+  auto expired = f.acc.take_expired_batches(clock::now() + *f.cfg.delivery_timeout + 1s, false);
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0]->slots.size(), 1u);
+}
+
+}  // namespace
+}  // namespace kprod::producer_detail

@@ -1,0 +1,98 @@
+#include "producer/buffer_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "producer/flush_tracker.h"
+
+namespace kprod::producer_detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(BufferPool, ReservesWithinCapacityAndReleases) {
+  buffer_pool pool(100);
+  EXPECT_TRUE(pool.try_reserve(60));
+  EXPECT_FALSE(pool.try_reserve(41));
+  EXPECT_TRUE(pool.try_reserve(40));
+  EXPECT_EQ(pool.used(), 100);
+  pool.release(100);
+  EXPECT_EQ(pool.used(), 0);
+}
+
+TEST(BufferPool, MoreThanCapacityNeverSucceeds) {
+  buffer_pool pool(100);
+  EXPECT_FALSE(pool.reserve(101, 10ms));
+  EXPECT_EQ(pool.used(), 0);
+}
+
+TEST(BufferPool, BlockedReserveTimesOut) {
+  buffer_pool pool(100);
+  ASSERT_TRUE(pool.try_reserve(100));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(pool.reserve(1, 50ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 50ms);
+  EXPECT_EQ(pool.waiters(), 0u);
+}
+
+TEST(BufferPool, BlockedReserveSucceedsWhenMemoryIsReleased) {
+  buffer_pool pool(100);
+  ASSERT_TRUE(pool.try_reserve(100));
+  auto waiter = std::async(std::launch::async, [&] { return pool.reserve(30, 60s); });
+  while (pool.waiters() == 0) std::this_thread::yield();
+  pool.release(50);
+  EXPECT_TRUE(waiter.get());
+  EXPECT_EQ(pool.used(), 80);
+}
+
+TEST(BufferPool, NonBlockingCallersDoNotOvertakeWaiters) {
+  buffer_pool pool(100);
+  ASSERT_TRUE(pool.try_reserve(90));
+  auto big = std::async(std::launch::async, [&] { return pool.reserve(50, 60s); });
+  while (pool.waiters() == 0) std::this_thread::yield();
+  // 10 bytes are free, but a waiter is first in line.
+  EXPECT_FALSE(pool.try_reserve(5));
+  pool.release(90);
+  EXPECT_TRUE(big.get());
+  EXPECT_TRUE(pool.try_reserve(50));
+}
+
+TEST(BufferPool, CloseWakesWaitersWithFailure) {
+  buffer_pool pool(10);
+  ASSERT_TRUE(pool.try_reserve(10));
+  auto waiter = std::async(std::launch::async, [&] { return pool.reserve(5, 60s); });
+  while (pool.waiters() == 0) std::this_thread::yield();
+  pool.close();
+  EXPECT_FALSE(waiter.get());
+  EXPECT_FALSE(pool.reserve(1, 0ms));
+}
+
+TEST(FlushTracker, WaitsOnlyForUnitsOlderThanTheFlush) {
+  flush_tracker t;
+  const auto old_unit = t.add();
+  const auto target = t.begin();
+  const auto new_unit = t.add();  // created after the flush began
+  EXPECT_FALSE(t.wait(target, std::chrono::steady_clock::now() + 10ms));
+  t.remove(old_unit);
+  EXPECT_TRUE(t.wait(target, std::chrono::steady_clock::now() + 10ms));
+  EXPECT_FALSE(t.idle());
+  t.remove(new_unit);
+  EXPECT_TRUE(t.idle());
+}
+
+TEST(FlushTracker, MergeKeepsTheOlderEpoch) {
+  flush_tracker t;
+  const auto waiting_record = t.add();
+  const auto target = t.begin();
+  const auto batch = t.add();
+  const auto merged = t.merge(waiting_record, batch);
+  EXPECT_EQ(merged, waiting_record);
+  EXPECT_FALSE(t.wait(target, std::chrono::steady_clock::now() + 5ms));
+  t.remove(merged);
+  EXPECT_TRUE(t.idle());
+}
+
+}  // namespace
+}  // namespace kprod::producer_detail

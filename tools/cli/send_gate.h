@@ -1,0 +1,90 @@
+// send_gate.h - back-pressure for the CLI's send loops.
+//
+// The loops use producer::try_send() (never blocks) and, when the buffer is
+// full, wait for a completion instead of blocking inside the library, so that
+// Ctrl-C is noticed within 100 ms even while buffer.memory is exhausted. The
+// user's max.block.ms still bounds the total wait, as it would in send().
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+
+#include "cli_common.h"
+#include "kprod/producer.h"
+
+namespace kprod::cli {
+
+class completion_gate {
+ public:
+  // Called by every delivery callback (producer I/O thread).
+  void on_completion() noexcept {
+    completions_.fetch_add(1);
+    if (waiters_.load() > 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      cv_.notify_all();
+    }
+  }
+  std::uint64_t completions() const noexcept { return completions_.load(); }
+
+  // Until a completion after `seen` happened, or `timeout`.
+  void wait_after(std::uint64_t seen, std::chrono::nanoseconds timeout) {
+    waiters_.fetch_add(1);
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, timeout, [&] { return completions_.load() > seen; });
+    }
+    waiters_.fetch_sub(1);
+  }
+
+ private:
+  std::atomic<std::uint64_t> completions_{0};
+  std::atomic<int> waiters_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+// try_send(r, callback), waiting for buffer space up to max_block. The
+// callback runs only when the result is ok.
+template <typename Callback>
+result<void> send_with_backpressure(producer& p, const record& r, const Callback& callback,
+                                    completion_gate& gate, std::chrono::milliseconds max_block) {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + max_block;
+  for (;;) {
+    const auto seen = gate.completions();
+    auto res = p.try_send(r, callback);
+    if (res.ok() || res.error().code() != make_error_code(client_errc::queue_full)) return res;
+    if (interrupted()) return error(client_errc::queue_full, "interrupted while waiting for buffer space");
+    const auto now = clock::now();
+    if (now >= deadline) {
+      return error(client_errc::queue_full, "no buffer space within max.block.ms");
+    }
+    gate.wait_after(seen, std::min<clock::duration>(deadline - now, std::chrono::milliseconds(100)));
+  }
+}
+
+// flush() in short slices so that Ctrl-C is noticed while waiting: after an
+// interrupt at most `after_interrupt` more is spent, whatever `timeout` was.
+inline result<void> flush_interruptible(producer& p, std::chrono::milliseconds timeout,
+                                        std::chrono::milliseconds after_interrupt) {
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now() + timeout;
+  bool saw_interrupt = false;
+  for (;;) {
+    const auto now = clock::now();
+    if (interrupted() && !saw_interrupt) {
+      saw_interrupt = true;
+      deadline = std::min(deadline, now + after_interrupt);
+    }
+    if (now >= deadline) return error(client_errc::timed_out, "flush did not complete in time");
+    const auto slice = std::min<clock::duration>(deadline - now, std::chrono::milliseconds(100));
+    auto r = p.flush(std::chrono::ceil<std::chrono::milliseconds>(slice));
+    if (r.ok() || r.error().code() != make_error_code(client_errc::timed_out)) return r;
+  }
+}
+
+}  // namespace kprod::cli
