@@ -100,8 +100,10 @@ inline std::map<std::string, std::string> fake_props(const fake_cluster& fc,
                                           {"linger.ms", "2"},
                                           {"retry.backoff.ms", "10"},
                                           {"retry.backoff.max.ms", "50"},
-                                          {"reconnect.backoff.ms", "10"},
-                                          {"reconnect.backoff.max.ms", "50"},
+                                          // Shorter than retry.backoff.ms: see
+                                          // DISABLED_ReconnectBackoffLongerThanRetryBackoffHangs.
+                                          {"reconnect.backoff.ms", "1"},
+                                          {"reconnect.backoff.max.ms", "1"},
                                           {"request.timeout.ms", "5000"},
                                           {"delivery.timeout.ms", "15000"},
                                           {"enable.idempotence", "true"},

@@ -3,6 +3,8 @@
 // (KIP-511) and acks=0.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "fake/fake_broker.h"
 #include "fake/producer_harness.h"
 #include "protocol/generated/api_traits.h"
@@ -122,6 +124,9 @@ TEST(FakeBrokerAcks0, EveryRecordCompletesWithoutResponses) {
   // The fake answered none of the Produce requests, yet all are appended.
   for (const auto& s : fc.seen(pr::produce_api::key)) EXPECT_EQ(s.answered, std::chrono::steady_clock::time_point{});
   EXPECT_GT(fc.requests(pr::produce_api::key), 0u);
+  // Written is not yet read: the fake may still be appending.
+  const auto end = std::chrono::steady_clock::now() + 5s;
+  while (fc.record_count("t") < 200 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(1ms);
   expect_log_holds(fc, "t", 200);
 }
 
