@@ -122,7 +122,7 @@ class fake_session : public std::enable_shared_from_this<fake_session> {
         default: return close();  // advertised but not implemented by the fake
       }
     }
-    if (!reply.produce_errors.empty()) {
+    if ((a.apply || a.what == action::kind::respond) && !reply.produce_errors.empty()) {
       std::lock_guard lk(f_.mu);
       f_.seen_list[seen_index].produce_errors = reply.produce_errors;
     }
