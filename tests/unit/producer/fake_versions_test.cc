@@ -121,13 +121,13 @@ TEST(FakeBrokerAcks0, EveryRecordCompletesWithoutResponses) {
     EXPECT_EQ(r.offset, -1);
     EXPECT_EQ(r.status, persistence::possibly_persisted);
   }
-  // The fake answered none of the Produce requests, yet all are appended.
-  for (const auto& s : fc.seen(pr::produce_api::key)) EXPECT_EQ(s.answered, std::chrono::steady_clock::time_point{});
-  EXPECT_GT(fc.requests(pr::produce_api::key), 0u);
   // Written is not yet read: the fake may still be appending.
   const auto end = std::chrono::steady_clock::now() + 5s;
   while (fc.record_count("t") < 200 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(1ms);
   expect_log_holds(fc, "t", 200);
+  // The fake answered none of the Produce requests, yet all are appended.
+  EXPECT_GT(fc.requests(pr::produce_api::key), 0u);
+  for (const auto& s : fc.seen(pr::produce_api::key)) EXPECT_EQ(s.answered, std::chrono::steady_clock::time_point{});
 }
 
 }  // namespace
