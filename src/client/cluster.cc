@@ -52,6 +52,13 @@ void cluster::close_all() {
   }
 }
 
+void cluster::disconnect(std::int32_t node_id, const kprod::error& why) {
+  auto it = nodes_.find(node_id);
+  if (it == nodes_.end() || !it->second.conn) return;
+  auto c = it->second.conn;
+  c->close(why);  // on_closed does the bookkeeping
+}
+
 broker_address cluster::resolve_override(const broker_address& a) const {
   auto it = cfg_.broker_address_overrides.find(key_of(a));
   if (it == cfg_.broker_address_overrides.end()) return a;
@@ -115,7 +122,13 @@ std::shared_ptr<connection> cluster::ready_connection(std::int32_t node_id, cloc
   }
   node& n = it->second;
   if (n.conn && n.conn->ready()) return n.conn;
-  if (!n.conn) connect(n, now);
+  if (!n.conn) {
+    if (now < n.next_attempt) {
+      reconnect_wakeup_ = std::min(reconnect_wakeup_, n.next_attempt);  // the sender must come back then
+    } else {
+      connect(n, now);
+    }
+  }
   return nullptr;
 }
 
@@ -209,10 +222,13 @@ void cluster::send_metadata(connection& c, clock::time_point now) {
   update_requested_ = false;
   last_metadata_attempt_ = now;
   c.send(protocol::metadata_api::key, version, {asio::buffer(*buf)}, buf, true,
-         [this, version](const kprod::error& e, std::span<const std::uint8_t> body) { on_metadata(version, e, body); });
+         [this, version, node_id = c.node_id()](const kprod::error& e, std::span<const std::uint8_t> body) {
+           on_metadata(node_id, version, e, body);
+         });
 }
 
-void cluster::on_metadata(std::int16_t version, const kprod::error& e, std::span<const std::uint8_t> body) {
+void cluster::on_metadata(std::int32_t node_id, std::int16_t version, const kprod::error& e,
+                          std::span<const std::uint8_t> body) {
   metadata_in_flight_ = false;
   if (closed_) return;
   if (e) {
@@ -227,6 +243,7 @@ void cluster::on_metadata(std::int16_t version, const kprod::error& e, std::span
   if (!dec.ok()) {
     update_requested_ = true;
     last_error_ = dec.error();
+    disconnect(node_id, error(client_errc::malformed_response, "undecodable Metadata response: " + dec.error().message()));
     on_event_();
     return;
   }

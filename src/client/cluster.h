@@ -82,6 +82,15 @@ class cluster {
   const kprod::error& last_error() const { return last_error_; }
 
   void close_all();
+  // Closes the connection to a broker that sent bytes we cannot trust.
+  void disconnect(std::int32_t node_id, const kprod::error& why);
+  // The earliest time a connection asked for (ready_connection) may be
+  // attempted again; max when none waits. Cleared by the call.
+  clock::time_point take_reconnect_wakeup() {
+    auto t = reconnect_wakeup_;
+    reconnect_wakeup_ = clock::time_point::max();
+    return t;
+  }
 
  private:
   struct node {
@@ -95,7 +104,7 @@ class cluster {
   void connect(node& n, clock::time_point now);
   void on_closed(std::int32_t node_id, const kprod::error& why);
   void send_metadata(connection& c, clock::time_point now);
-  void on_metadata(std::int16_t version, const kprod::error& e, std::span<const std::uint8_t> body);
+  void on_metadata(std::int32_t node_id, std::int16_t version, const kprod::error& e, std::span<const std::uint8_t> body);
   std::chrono::milliseconds backoff(int failures);
   broker_address resolve_override(const broker_address& a) const;
 
@@ -115,6 +124,7 @@ class cluster {
   std::shared_ptr<const cluster_snapshot> snapshot_ = std::make_shared<cluster_snapshot>();
   kprod::error last_error_;
   bool closed_ = false;
+  clock::time_point reconnect_wakeup_ = clock::time_point::max();
 };
 
 }  // namespace kprod::client

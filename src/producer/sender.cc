@@ -154,6 +154,7 @@ clock::time_point sender::run_once(clock::time_point now) {
   }
   next = std::min(next, acc_.next_expiry());
   next = std::min(next, expire_in_flight(now));
+  next = std::min(next, cluster_.take_reconnect_wakeup());
   if (next <= now) next = now + std::chrono::milliseconds(1);
   return next;
 }
@@ -321,6 +322,9 @@ void sender::on_produce_response(const std::shared_ptr<request_state>& rs, const
   protocol::produce_response resp;
   codec::byte_reader r(body);
   if (auto dec = protocol::decode(r, resp, rs->version); !dec.ok()) {
+    // Bytes we cannot parse: the connection is no longer trustworthy.
+    cluster_.disconnect(rs->node, error(client_errc::malformed_response,
+                                        "undecodable Produce response: " + dec.error().message()));
     for (auto& b : rs->batches) {
       if (b) retry_or_fail(std::move(b), dec.error(), true);
     }
@@ -391,9 +395,9 @@ void sender::retry_or_fail(std::unique_ptr<producer_batch> b, const kprod::error
     complete(std::move(b), e, outcome_unknown ? persistence::possibly_persisted : persistence::not_persisted, -1, -1);
     return;
   }
-  if (idempotent_) {
-    if (auto* q = acc_.queue(std::string(b->topic), b->partition)) q->unacked_sequences.erase(b->base_sequence);
-  }
+  // The batch keeps its place in unacked_sequences while it waits to be
+  // resent: batches behind it that get OUT_OF_ORDER are then recognised as
+  // such (retriable), not as a lost producer state.
   b->retry_at = now + retry_backoff(std::max(b->attempts, 1));
   acc_.reenqueue(std::move(b));
 }

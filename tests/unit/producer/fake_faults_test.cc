@@ -184,7 +184,7 @@ TEST(FakeBrokerFaults, RetriableErrorOnHeadBatchWithFiveInFlight) {
 // when it re-enqueues it, so on_produce_response's `behind_earlier` test
 // finds no earlier unacked sequence for the next batch and calls
 // reset_producer_id(). Java retries such batches with the same id.
-TEST(FakeBrokerFaults, DISABLED_HeadBatchRetryKeepsTheProducerId) {
+TEST(FakeBrokerFaults, HeadBatchRetryKeepsTheProducerId) {
   fixture f({.brokers = 1}, one_record_batches);
   head_batch_fails_with_five_in_flight(f);
   EXPECT_EQ(f.fc.requests(pr::init_producer_id_api::key), 1u) << "the producer id was reset";
@@ -280,7 +280,7 @@ TEST(FakeBrokerFaults, ThrottleTimeHoldsTheNextRequestBack) {
 // again. Batches retried (retry_at) before next_attempt are therefore stuck
 // until an unrelated event (a new record, metadata.max.age.ms, the delivery
 // timeout). Here: reconnect backoff 200 ms, retry backoff 10 ms.
-TEST(FakeBrokerFaults, DISABLED_ReconnectBackoffLongerThanRetryBackoffHangs) {
+TEST(FakeBrokerFaults, ReconnectBackoffLongerThanRetryBackoffDoesNotStall) {
   fixture f({.brokers = 2}, {{"reconnect.backoff.ms", "200"},
                              {"reconnect.backoff.max.ms", "200"},
                              {"retry.backoff.ms", "10"},
@@ -318,7 +318,7 @@ TEST(FakeBrokerFaults, TruncatedProduceResponseRecordsAreDeliveredOnce) {
 // is retried (sender::on_produce_response, decode failure branch) but the
 // connection stays open, unlike connection.h's "malformed bytes -> close()"
 // rule and Java's NetworkClient; the next requests go on the same socket.
-TEST(FakeBrokerFaults, DISABLED_TruncatedProduceResponseClosesTheConnection) {
+TEST(FakeBrokerFaults, TruncatedProduceResponseClosesTheConnection) {
   fixture f;
   ASSERT_TRUE(f.p);
   f.wave(0, 5);
