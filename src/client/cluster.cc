@@ -47,7 +47,7 @@ void cluster::close_all() {
   for (auto& [id, n] : nodes_) {
     if (n.conn) {
       auto c = std::move(n.conn);
-      c->close(error(client_errc::producer_closed, "producer closed"));
+      c->close_gracefully(error(client_errc::producer_closed, "producer closed"), std::chrono::milliseconds(500));
     }
   }
 }

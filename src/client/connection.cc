@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <asio/connect.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
@@ -249,6 +252,28 @@ void connection::arm_timer() {
       self->arm_timer();
     }
   });
+}
+
+void connection::close_gracefully(const kprod::error& why, std::chrono::milliseconds max_wait) {
+  if (state_ == state::closed) return;
+  if (state_ == state::ready && pending_.empty() && write_queue_.empty() && !write_in_progress_) {
+    std::error_code ec;
+    socket_.cancel(ec);  // our pending async read completes with operation_aborted, after close()
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    const int fd = socket_.native_handle();
+    const auto deadline = steady_clock::now() + max_wait;
+    std::uint8_t sink[4096];
+    while (!ec) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd pfd{fd, POLLIN, 0};
+      const int n = ::poll(&pfd, 1, static_cast<int>(left.count()));
+      if (n <= 0) break;
+      const ssize_t got = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+      if (got <= 0) break;  // EOF: the broker has everything and closed its side
+    }
+  }
+  close(why);
 }
 
 void connection::close(const kprod::error& why) {

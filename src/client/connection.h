@@ -61,6 +61,11 @@ class connection : public std::enable_shared_from_this<connection> {
             std::shared_ptr<void> keep_alive, bool expect_response, response_fn cb);
 
   void close(const kprod::error& why);
+  // For a producer that is closing: sends FIN after what was written, reads
+  // (and discards) until the broker closes too or `max_wait` passes, then
+  // close(why). Closing with unread bytes would make the kernel reset the
+  // connection and drop what it had not sent yet - acks=0 records included.
+  void close_gracefully(const kprod::error& why, std::chrono::milliseconds max_wait);
 
   std::int32_t node_id() const noexcept { return node_id_; }
   const std::string& host() const noexcept { return host_; }
