@@ -174,14 +174,43 @@ void cluster::want_topics(const std::vector<std::string>& topics) {
   }
 }
 
+void cluster::forget_topics(const std::vector<std::string>& topics) {
+  if (topics.empty()) return;
+  auto next = std::make_shared<cluster_snapshot>(*snapshot_);
+  for (const auto& t : topics) {
+    wanted_topics_.erase(t);
+    next->topics.erase(t);
+  }
+  snapshot_ = std::move(next);
+}
+
+clock::time_point cluster::close_idle_connections(clock::time_point now) {
+  // connections.max.idle.ms: a connection with nothing outstanding that has
+  // been quiet that long is closed (it reopens on demand).
+  clock::time_point next = clock::time_point::max();
+  for (auto& [id, n] : nodes_) {
+    if (!n.conn || !n.conn->ready() || n.conn->in_flight() > 0) continue;
+    const auto idle_at = n.conn->last_activity() + cfg_.connections_max_idle;
+    if (idle_at <= now) {
+      auto c = std::move(n.conn);
+      c->close_gracefully(error(client_errc::connection_lost, "idle for connections.max.idle.ms"),
+                          std::chrono::milliseconds(100));
+    } else {
+      next = std::min(next, idle_at);
+    }
+  }
+  return next;
+}
+
 clock::time_point cluster::poll(clock::time_point now) {
   if (closed_) return clock::time_point::max();
+  const clock::time_point idle_check = close_idle_connections(now);
   const bool stale = has_metadata() && now - snapshot_->fetched_at >= cfg_.metadata_max_age;
   const bool due = update_requested_ || stale || !has_metadata();
-  if (!due) return snapshot_->fetched_at + cfg_.metadata_max_age;
-  if (metadata_in_flight_) return clock::time_point::max();
+  if (!due) return std::min(idle_check, snapshot_->fetched_at + cfg_.metadata_max_age);
+  if (metadata_in_flight_) return idle_check;
   const auto earliest = last_metadata_attempt_ + cfg_.retry_backoff;
-  if (last_metadata_attempt_ != clock::time_point{} && now < earliest) return earliest;
+  if (last_metadata_attempt_ != clock::time_point{} && now < earliest) return std::min(idle_check, earliest);
   auto c = any_ready_connection(now);
   if (!c) {
     // Wake up when the next connection attempt may start.
@@ -189,10 +218,10 @@ clock::time_point cluster::poll(clock::time_point now) {
     for (auto& [id, n] : nodes_) {
       if (!n.conn) next = std::min(next, std::max(n.next_attempt, now + std::chrono::milliseconds(1)));
     }
-    return next;
+    return std::min(idle_check, next);
   }
   send_metadata(*c, now);
-  return clock::time_point::max();
+  return idle_check;
 }
 
 void cluster::send_metadata(connection& c, clock::time_point now) {

@@ -72,6 +72,8 @@ class cluster {
   std::shared_ptr<connection> any_ready_connection(clock::time_point now);
 
   void want_topics(const std::vector<std::string>& topics);
+  // metadata.max.idle.ms: stop refreshing topics nobody produced to lately.
+  void forget_topics(const std::vector<std::string>& topics);
   void request_update() { update_requested_ = true; }
   // Sends a metadata request when one is due. Returns when to call again.
   clock::time_point poll(clock::time_point now);
@@ -102,6 +104,7 @@ class cluster {
   };
 
   void connect(node& n, clock::time_point now);
+  clock::time_point close_idle_connections(clock::time_point now);
   void on_closed(std::int32_t node_id, const kprod::error& why);
   void send_metadata(connection& c, clock::time_point now);
   void on_metadata(std::int32_t node_id, std::int16_t version, const kprod::error& e, std::span<const std::uint8_t> body);

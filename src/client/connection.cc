@@ -101,6 +101,7 @@ void connection::send(std::int16_t api_key, std::int16_t version, std::vector<as
   }
   const std::int32_t corr = next_correlation_id_;
   next_correlation_id_ = next_correlation_id_ == INT32_MAX ? 1 : next_correlation_id_ + 1;
+  last_activity_ = steady_clock::now();
 
   outgoing out;
   std::size_t body_size = 0;
@@ -199,6 +200,7 @@ void connection::read_body(std::size_t n) {
 }
 
 void connection::handle_frame() {
+  last_activity_ = steady_clock::now();
   codec::byte_reader r(read_buf_.data(), read_buf_.size());
   const std::int32_t corr = r.read_i32();
   if (pending_.empty() || pending_.front().correlation_id != corr) {

@@ -73,6 +73,8 @@ class connection : public std::enable_shared_from_this<connection> {
   bool ready() const noexcept { return state_ == state::ready; }
   bool closed() const noexcept { return state_ == state::closed; }
   std::size_t in_flight() const noexcept { return pending_.size(); }
+  // When a request was last sent or a response last read (connections.max.idle.ms).
+  std::chrono::steady_clock::time_point last_activity() const noexcept { return last_activity_; }
   // Highest common version for an API, -1 if the broker lacks it.
   std::int16_t version_for(std::int16_t api_key) const noexcept;
 
@@ -118,6 +120,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::chrono::steady_clock::time_point setup_deadline_{};
 
   std::int32_t next_correlation_id_ = 1;
+  std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();
   std::deque<pending_request> pending_;
   std::unordered_set<std::int32_t> unanswered_acks0_;  // acks=0 requests a mock may still answer
   std::deque<outgoing> write_queue_;

@@ -265,9 +265,29 @@ void accumulator::set_topic_metadata(const std::string& topic,
     std::sort(t->available.begin(), t->available.end());
     t->queue_sizes.clear();  // parallel to `available`: recomputed by the next drain
     t->known = true;
+    t->last_used = now;
     t->last_error = {};
   }
   drain_pending(*t, now);
+}
+
+std::vector<std::string> accumulator::forget_idle_topics(clock::time_point now, std::chrono::milliseconds idle) {
+  std::vector<std::string> out;
+  std::shared_lock lk(topics_mu_);
+  for (auto& [name, tp] : topics_) {
+    topic_state& t = *tp;
+    std::unique_lock tl(t.mu);
+    if (!t.known || t.has_pending.load() || now - t.last_used < idle) continue;
+    bool busy = false;
+    for (auto& q : t.partitions) {
+      std::lock_guard ql(q->mu);
+      busy |= !q->batches.empty() || q->in_flight > 0;
+    }
+    if (busy) continue;
+    t.known = false;  // the next record waits for fresh metadata
+    out.push_back(name);
+  }
+  return out;
 }
 
 void accumulator::drain_pending_known(clock::time_point now) {
@@ -442,6 +462,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
           protocol::restamp_batch(b.sealed, {producer_id, producer_epoch, b.base_sequence, false});
         }
         b.in_flight = true;
+        t.last_used = now;
         ++q.in_flight;
         q.queued_bytes.fetch_sub(b.queue_bytes, std::memory_order_relaxed);
         b.queue_bytes = 0;

@@ -80,6 +80,7 @@ struct topic_state {
   std::unique_ptr<topic_partitioner> partitioner;
   std::vector<std::int32_t> queue_sizes;  // batches queued, parallel to `available` (adaptive partitioning)
   clock::time_point stats_at{};           // I/O thread: when queue_sizes was computed
+  clock::time_point last_used{};          // I/O thread: metadata arrived or a batch was drained
   topic_view view() const {
     return {static_cast<std::int32_t>(partitions.size()), available, queue_sizes, {}};
   }
@@ -100,6 +101,10 @@ class accumulator {
 
   // ---- I/O thread ----------------------------------------------------------
   std::vector<std::string> topics_without_metadata();
+  // metadata.max.idle.ms: topics with nothing queued or waiting that were not
+  // used for `idle` become unknown again (their metadata is fetched anew on
+  // next use). Returns their names.
+  std::vector<std::string> forget_idle_topics(clock::time_point now, std::chrono::milliseconds idle);
   // Appends records that waited for metadata of topics now known.
   void drain_pending_known(clock::time_point now);
   // Applies partition counts and leaders of one topic; drains its pending

@@ -99,6 +99,11 @@ clock::time_point sender::run_once(clock::time_point now) {
     std::erase_if(missing, [&](const std::string& t) { return apply_topic_metadata(*snap, t); });
     if (!missing.empty()) cluster_.want_topics(missing);
   }
+  if (now >= next_idle_check_) {
+    cluster_.forget_topics(acc_.forget_idle_topics(now, cfg_.metadata_max_idle));
+    next_idle_check_ = now + std::min<std::chrono::milliseconds>(cfg_.metadata_max_idle, std::chrono::seconds(5));
+  }
+  next = std::min(next, next_idle_check_);
   next = std::min(next, cluster_.poll(now));
   acc_.drain_pending_known(now);
 

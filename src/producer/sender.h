@@ -114,6 +114,7 @@ class sender {
   kprod::error fatal_;
 
   std::map<std::int32_t, clock::time_point> throttled_until_;
+  clock::time_point next_idle_check_{};  // metadata.max.idle.ms sweep
   // Produce requests awaiting their response: their batches expire at
   // delivery.timeout.ms even if the broker never answers.
   std::vector<std::shared_ptr<request_state>> in_flight_;

@@ -197,5 +197,19 @@ TEST(Accumulator, ExpiredBatchesAreTakenFromTheFront) {
   EXPECT_EQ(expired[0]->slots.size(), 1u);
 }
 
+TEST(Accumulator, IdleTopicsAreForgottenOnlyWhenNothingIsQueued) {
+  fixture f(make_config());
+  f.known("busy", 1);
+  f.known("idle", 1);
+  ASSERT_TRUE(f.send("busy", 0, "v").ok());
+  const auto later = clock::now() + 10min;
+  auto forgotten = f.acc.forget_idle_topics(later, 5min);
+  EXPECT_EQ(forgotten, std::vector<std::string>{"idle"});
+  // A record for the forgotten topic waits for fresh metadata again.
+  ASSERT_TRUE(f.send("idle", 0, "v").ok());
+  auto missing = f.acc.topics_without_metadata();
+  EXPECT_NE(std::find(missing.begin(), missing.end(), "idle"), missing.end());
+}
+
 }  // namespace
 }  // namespace kprod::producer_detail
