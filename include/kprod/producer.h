@@ -51,6 +51,24 @@ struct partition_info {
   std::vector<std::int32_t> isr;
 };
 
+struct broker_info {
+  std::int32_t id = -1;
+  std::string host;
+  std::int32_t port = 0;
+};
+
+struct topic_info {
+  std::string name;
+  std::error_code error;  // the topic's error in metadata, if any
+  std::vector<partition_info> partitions;
+};
+
+// What a full Metadata request says about the cluster.
+struct cluster_info {
+  std::vector<broker_info> brokers;  // by id
+  std::vector<topic_info> topics;    // every topic the broker lists, by name
+};
+
 class producer {
  public:
   // Validates the config (every problem reported at once) and starts the I/O
@@ -107,6 +125,10 @@ class producer {
 
   // The partitions of a topic, waiting up to max.block.ms for its metadata.
   result<std::vector<partition_info>> partitions_for(std::string_view topic);
+
+  // Brokers and every topic of the cluster (a Metadata request for all
+  // topics), waiting up to max.block.ms.
+  result<cluster_info> cluster_metadata();
 
   const producer_config& config() const noexcept;
 

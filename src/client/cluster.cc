@@ -238,7 +238,17 @@ void cluster::send_metadata(connection& c, clock::time_point now) {
     mt.name = t;
     topics.push_back(std::move(mt));
   }
-  req.topics = std::move(topics);
+  const bool full = full_requested_;
+  if (full) {
+    // Every topic: a null array from v1, an empty one in v0.
+    if (version >= 1) {
+      req.topics = std::nullopt;
+    } else {
+      req.topics = decltype(req.topics){};
+    }
+  } else {
+    req.topics = std::move(topics);
+  }
   req.allow_auto_topic_creation = true;
   auto buf = std::make_shared<std::vector<std::uint8_t>>();
   codec::byte_writer w(*buf);
@@ -249,19 +259,21 @@ void cluster::send_metadata(connection& c, clock::time_point now) {
   }
   metadata_in_flight_ = true;
   update_requested_ = false;
+  full_requested_ = false;
   last_metadata_attempt_ = now;
   c.send(protocol::metadata_api::key, version, {asio::buffer(*buf)}, buf, true,
-         [this, version, node_id = c.node_id()](const kprod::error& e, std::span<const std::uint8_t> body) {
-           on_metadata(node_id, version, e, body);
+         [this, version, full, node_id = c.node_id()](const kprod::error& e, std::span<const std::uint8_t> body) {
+           on_metadata(node_id, version, full, e, body);
          });
 }
 
-void cluster::on_metadata(std::int32_t node_id, std::int16_t version, const kprod::error& e,
+void cluster::on_metadata(std::int32_t node_id, std::int16_t version, bool full, const kprod::error& e,
                           std::span<const std::uint8_t> body) {
   metadata_in_flight_ = false;
   if (closed_) return;
   if (e) {
     update_requested_ = true;
+    full_requested_ |= full;  // ask again
     last_error_ = e;
     on_event_();
     return;
@@ -271,6 +283,7 @@ void cluster::on_metadata(std::int32_t node_id, std::int16_t version, const kpro
   auto dec = protocol::decode(r, resp, version);
   if (!dec.ok()) {
     update_requested_ = true;
+    full_requested_ |= full;
     last_error_ = dec.error();
     disconnect(node_id, error(client_errc::malformed_response, "undecodable Metadata response: " + dec.error().message()));
     on_event_();
@@ -306,11 +319,14 @@ void cluster::on_metadata(std::int32_t node_id, std::int16_t version, const kpro
     for (const auto& p : ts.partitions) {
       if (p.leader < 0) update_requested_ = true;
     }
-    updated.push_back(ts.name);
+    // A full listing is for cluster_metadata(): only topics in use go to
+    // the producer.
+    if (!full || wanted_topics_.count(ts.name)) updated.push_back(ts.name);
     next->topics[ts.name] = std::move(ts);
   }
   snapshot_ = std::move(next);
   last_error_ = {};
+  if (full) full_generation_.fetch_add(1);
   if (listener_) listener_(*snapshot_, updated);
   on_event_();
 }

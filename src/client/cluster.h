@@ -11,6 +11,7 @@
 //   exponential backoff (reconnect.backoff.ms .. reconnect.backoff.max.ms).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -75,6 +76,14 @@ class cluster {
   // metadata.max.idle.ms: stop refreshing topics nobody produced to lately.
   void forget_topics(const std::vector<std::string>& topics);
   void request_update() { update_requested_ = true; }
+  // Asks for every topic of the cluster with the next Metadata request.
+  void request_full_metadata() {
+    full_requested_ = true;
+    update_requested_ = true;
+  }
+  // Bumped (any thread may read it) each time a full Metadata response was
+  // applied, before the metadata listener runs.
+  std::uint64_t full_metadata_generation() const noexcept { return full_generation_.load(); }
   // Sends a metadata request when one is due. Returns when to call again.
   clock::time_point poll(clock::time_point now);
 
@@ -107,7 +116,8 @@ class cluster {
   clock::time_point close_idle_connections(clock::time_point now);
   void on_closed(std::int32_t node_id, const kprod::error& why);
   void send_metadata(connection& c, clock::time_point now);
-  void on_metadata(std::int32_t node_id, std::int16_t version, const kprod::error& e, std::span<const std::uint8_t> body);
+  void on_metadata(std::int32_t node_id, std::int16_t version, bool full, const kprod::error& e,
+                   std::span<const std::uint8_t> body);
   std::chrono::milliseconds backoff(int failures);
   broker_address resolve_override(const broker_address& a) const;
 
@@ -127,6 +137,8 @@ class cluster {
   std::shared_ptr<const cluster_snapshot> snapshot_ = std::make_shared<cluster_snapshot>();
   kprod::error last_error_;
   bool closed_ = false;
+  bool full_requested_ = false;
+  std::atomic<std::uint64_t> full_generation_{0};
   clock::time_point reconnect_wakeup_ = clock::time_point::max();
 };
 

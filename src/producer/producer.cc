@@ -31,6 +31,8 @@ result<std::vector<partition_info>> producer::partitions_for(std::string_view to
   return impl_->partitions_for(topic);
 }
 
+result<cluster_info> producer::cluster_metadata() { return impl_->cluster_metadata(); }
+
 const producer_config& producer::config() const noexcept { return impl_->config(); }
 
 producer_metrics producer::metrics() const { return impl_->metrics(); }

@@ -1,5 +1,6 @@
 #include "producer/producer_impl.h"
 
+#include <algorithm>
 #include <future>
 
 #include <asio/post.hpp>
@@ -135,6 +136,34 @@ result<std::vector<partition_info>> producer_impl::partitions_for(std::string_vi
   if (!found) return error(client_errc::timed_out, "no metadata for topic '" + name + "' within max.block.ms");
   std::vector<partition_info> out;
   for (const auto& p : found->partitions) out.push_back({name, p.id, p.leader, p.replicas, p.isr});
+  return out;
+}
+
+}  // namespace kprod::producer_detail
+
+namespace kprod::producer_detail {
+
+result<cluster_info> producer_impl::cluster_metadata() {
+  if (closed_.load()) return error(client_errc::producer_closed, "producer is closed");
+  const std::uint64_t before = cluster_.full_metadata_generation();
+  asio::post(io_, [this] {
+    cluster_.request_full_metadata();
+    sender_->wake();
+  });
+  const auto deadline = clock::now() + cfg_.max_block;
+  std::unique_lock lk(meta_mu_);
+  const bool got = meta_cv_.wait_until(lk, deadline, [&] { return cluster_.full_metadata_generation() > before; });
+  if (!got || !last_snapshot_) return error(client_errc::timed_out, "no cluster metadata within max.block.ms");
+  cluster_info out;
+  for (const auto& [id, b] : last_snapshot_->brokers) out.brokers.push_back({id, b.host, b.port});
+  for (const auto& [name, t] : last_snapshot_->topics) {
+    topic_info ti;
+    ti.name = name;
+    if (t.error != 0) ti.error = make_error_code(static_cast<kafka_errc>(t.error));
+    for (const auto& p : t.partitions) ti.partitions.push_back({name, p.id, p.leader, p.replicas, p.isr});
+    out.topics.push_back(std::move(ti));
+  }
+  std::sort(out.topics.begin(), out.topics.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
 }
 

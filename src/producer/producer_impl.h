@@ -29,6 +29,7 @@ class producer_impl {
   result<void> flush(std::chrono::milliseconds timeout);
   result<void> close(std::chrono::milliseconds timeout);
   result<std::vector<partition_info>> partitions_for(std::string_view topic);
+  result<cluster_info> cluster_metadata();
   const producer_config& config() const noexcept { return cfg_; }
   producer_metrics metrics() const;
 

@@ -352,7 +352,8 @@ def metadata_mock_cluster():
     check([p["partition"] for p in parts] == [0, 1, 2, 3], f"partitions {parts}")
     check([p["leader"] for p in parts] == [1, 2, 3, 1], f"leaders not spread: {parts}")
     check(all(p["leader"] in p["replicas"] and p["isr"] for p in parts), f"replicas/isr: {parts}")
-    check(j["brokers"] == [1, 2, 3], f"brokers {j['brokers']}")
+    check([b["id"] for b in j["brokers"]] == [1, 2, 3], f"brokers {j['brokers']}")
+    check(all(b["host"] == "127.0.0.1" and 0 < b["port"] < 65536 for b in j["brokers"]), f"brokers {j['brokers']}")
 
 
 @case
@@ -362,12 +363,17 @@ def metadata_text():
         check(rc == 0, err)
         check('topic "a" with 2 partitions' in out and 'topic "b" with 3 partitions' in out, out)
         check("partition 2, leader 3, replicas:" in out, out)
+        check(out.count(" broker ") == 3 and " 3 brokers:" in out, out)
+        # Without -t: every topic of the cluster.
+        rc, out, err = kprod("metadata", "-b", mc.bootstrap)
+        check(rc == 0, err)
+        check('topic "a" with 2 partitions' in out and 'topic "b" with 3 partitions' in out, out)
 
 
 @case
 def metadata_unreachable():
     t0 = time.monotonic()
-    expect_error(["metadata", "-b", "127.0.0.1:1", "-t", "t", "-X", "max.block.ms=1000"], "'t'")
+    expect_error(["metadata", "-b", "127.0.0.1:1", "-t", "t", "-X", "max.block.ms=1000"], "max.block.ms")
     check(time.monotonic() - t0 < 15, "metadata on an unreachable broker must end within max.block.ms")
 
 

@@ -1,7 +1,6 @@
-// kprod metadata: partitions, leaders, replicas and ISR of topics, from the
-// producer's partitions_for(). The public API has no broker list or topic
-// listing, so brokers are those seen in partition metadata, and without -t
-// only the topics kprod itself created (--mock-cluster) are known.
+// kprod metadata: brokers, and partitions, leaders, replicas and ISR of the
+// topics given with -t (partitions_for) or, without -t, of every topic
+// (producer::cluster_metadata()).
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -25,18 +24,18 @@ int run_metadata(const metadata_options& o) {
   auto s = open_session("metadata", o.conn, o.topics);
   if (!s) return exit_usage;
 
-  std::vector<std::string> topics = o.topics;
-  if (topics.empty() && s->mock) {
-    for (const auto& t : s->mock->topics()) topics.push_back(t.first);
+  // The broker list (and, without -t, every topic) from a full Metadata request.
+  auto cluster = s->prod->cluster_metadata();
+  if (!cluster) {
+    std::fprintf(stderr, "kprod metadata: %s\n", cluster.error().message().c_str());
+    return exit_failed;
   }
+  std::vector<std::string> topics = o.topics;
   if (topics.empty()) {
-    std::fprintf(stderr,
-                 "kprod metadata: no topic given; listing all topics needs cluster metadata the kprod "
-                 "library does not expose yet, pass -t TOPIC\n");
+    for (const auto& t : cluster->topics) topics.push_back(t.name);
   }
 
   int status = exit_ok;
-  std::set<std::int32_t> brokers_seen;
   nlohmann::ordered_json jtopics = nlohmann::ordered_json::array();
   std::string text;
   for (const auto& t : topics) {
@@ -49,8 +48,6 @@ int run_metadata(const metadata_options& o) {
     nlohmann::ordered_json jparts = nlohmann::ordered_json::array();
     text += "  topic \"" + t + "\" with " + std::to_string(parts->size()) + " partitions:\n";
     for (const auto& pi : *parts) {
-      if (pi.leader >= 0) brokers_seen.insert(pi.leader);
-      brokers_seen.insert(pi.replicas.begin(), pi.replicas.end());
       text += "    partition " + std::to_string(pi.partition) + ", leader " + std::to_string(pi.leader) +
               ", replicas: " + join(pi.replicas) + ", isrs: " + join(pi.isr) + "\n";
       jparts.push_back({{"partition", pi.partition},
@@ -61,16 +58,21 @@ int run_metadata(const metadata_options& o) {
     jtopics.push_back({{"topic", t}, {"partitions", std::move(jparts)}});
   }
 
+  nlohmann::ordered_json jbrokers = nlohmann::ordered_json::array();
+  std::string btext;
+  for (const auto& b : cluster->brokers) {
+    jbrokers.push_back({{"id", b.id}, {"host", b.host}, {"port", b.port}});
+    btext += "  broker " + std::to_string(b.id) + " at " + b.host + ":" + std::to_string(b.port) + "\n";
+  }
   if (o.json) {
     nlohmann::ordered_json j;
     j["bootstrap"] = s->bootstrap;
-    j["brokers"] = std::vector<std::int32_t>(brokers_seen.begin(), brokers_seen.end());
+    j["brokers"] = std::move(jbrokers);
     j["topics"] = std::move(jtopics);
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("Metadata via %s:\n", s->bootstrap.c_str());
-    std::printf(" %zu brokers seen in partition metadata: %s\n", brokers_seen.size(),
-                join(std::vector<std::int32_t>(brokers_seen.begin(), brokers_seen.end())).c_str());
+    std::printf(" %zu brokers:\n%s", cluster->brokers.size(), btext.c_str());
     std::printf(" %zu topics:\n%s", jtopics.size(), text.c_str());
   }
   return status;
