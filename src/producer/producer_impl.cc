@@ -47,7 +47,7 @@ void producer_impl::complete_now(detail::completion& done, kprod::error e, std::
   rep.error = std::move(e);
   rep.status = persistence::not_persisted;
   (void)topic;  // the record's topic view is not ours to keep
-  if (closed_.load() || on_io_thread()) {
+  if (closing_.load() || on_io_thread()) {  // closing: the I/O thread may never run it
     done(std::move(rep));
     return;
   }
@@ -58,8 +58,12 @@ void producer_impl::complete_now(detail::completion& done, kprod::error e, std::
 result<void> producer_impl::enqueue(const record& r, detail::completion done, bool may_block,
                                     bool report_enqueue_errors) {
   const bool has_handler = static_cast<bool>(done);
-  result<void> res = closed_.load() ? result<void>(error(client_errc::producer_closed, "producer is closed"))
-                                    : acc_.append(r, done, has_handler, may_block && !on_io_thread());
+  // close() waits for sends in progress, so that none slips in after its
+  // final sweep (every record gets exactly one completion).
+  active_sends_.fetch_add(1);
+  result<void> res = closing_.load() ? result<void>(error(client_errc::producer_closed, "producer is closed"))
+                                     : acc_.append(r, done, has_handler, may_block && !on_io_thread());
+  active_sends_.fetch_sub(1);
   if (res.ok()) return res;
   if (report_enqueue_errors && has_handler) {
     complete_now(done, res.error(), r.topic);
@@ -90,12 +94,17 @@ result<void> producer_impl::close(std::chrono::milliseconds timeout) {
   std::lock_guard lk(close_mu_);
   if (closed_.load()) return {};
   const auto deadline = timeout == std::chrono::milliseconds::max() ? clock::time_point::max() : clock::now() + timeout;
+  closing_.store(true);
   acc_.set_closing();
   pool_.close();  // senders blocked on buffer.memory give up now
   auto& tracker = acc_.flushes();
   const auto target = tracker.begin();
   sender_->wake();
   if (timeout.count() > 0) (void)tracker.wait(target, deadline);
+  // Sends that started before closing_ was set finish quickly now (the pool
+  // is closed); after them nothing can be appended, so the shutdown below
+  // sees every record.
+  while (active_sends_.load() > 0) std::this_thread::yield();
   // Whatever is left fails now, in flight included; then the thread stops.
   asio::post(io_, [this] {
     sender_->shutdown(error(client_errc::producer_closed, "producer closed before delivery"));

@@ -50,6 +50,8 @@ class producer_impl {
 
   std::mutex close_mu_;
   std::atomic<bool> closed_{false};
+  std::atomic<bool> closing_{false};
+  std::atomic<int> active_sends_{0};  // enqueue() calls in progress (close waits for them)
 
   // partitions_for() waits for metadata here.
   std::mutex meta_mu_;
