@@ -264,6 +264,7 @@ void accumulator::set_topic_metadata(const std::string& topic,
     }
     std::sort(t->available.begin(), t->available.end());
     t->queue_sizes.clear();  // parallel to `available`: recomputed by the next drain
+    t->leader_stalled_ms.clear();
     t->known = true;
     t->last_used = now;
     t->last_error = {};
@@ -406,18 +407,31 @@ void accumulator::update_load_stats(topic_state& t, clock::time_point now) {
   // partition, read by the sticky partitioner when it picks a new partition.
   // Like Java, no stats until every available partition has had a batch.
   std::vector<std::int32_t> sizes;
+  std::vector<std::int64_t> stalled;
   {
     std::shared_lock tl(t.mu);
     sizes.reserve(t.available.size());
+    stalled.reserve(t.available.size());
     for (std::int32_t id : t.available) {
       partition_queue& q = *t.partitions[static_cast<std::size_t>(id)];
       std::lock_guard ql(q.mu);
       sizes.push_back(static_cast<std::int32_t>(q.batches.size()) + q.in_flight);
+      // How long the leader has had data ready without a drain (Java's
+      // readyTimeMs - drainTimeMs), for partitioner.availability.timeout.ms.
+      auto nt = node_times_.find(q.leader);
+      std::int64_t ms = 0;
+      if (nt != node_times_.end() && nt->second.ready > nt->second.drained) {
+        ms = std::chrono::duration_cast<std::chrono::milliseconds>(nt->second.ready - nt->second.drained).count();
+      }
+      stalled.push_back(ms);
     }
   }
   std::unique_lock tl(t.mu);
   t.stats_at = now;
-  if (sizes.size() == t.available.size()) t.queue_sizes = std::move(sizes);
+  if (sizes.size() == t.available.size()) {
+    t.queue_sizes = std::move(sizes);
+    t.leader_stalled_ms = std::move(stalled);
+  }
 }
 
 accumulator::drained accumulator::drain(clock::time_point now, const std::function<bool(std::int32_t)>& node_ready,
@@ -440,6 +454,9 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
           out.unknown_leader = true;
           continue;
         }
+        auto& times = node_times_[q.leader];
+        times.ready = now;
+        if (times.drained == clock::time_point{}) times.drained = now;
         if (q.in_flight >= per_partition_limit || !node_ready(q.leader)) continue;
         if (!b.is_sealed()) {
           auto sealed = seal(b);
@@ -463,6 +480,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         }
         b.in_flight = true;
         t.last_used = now;
+        times.drained = now;
         ++q.in_flight;
         q.queued_bytes.fetch_sub(b.queue_bytes, std::memory_order_relaxed);
         b.queue_bytes = 0;

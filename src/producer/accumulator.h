@@ -79,10 +79,11 @@ struct topic_state {
   std::atomic<bool> has_pending{false};
   std::unique_ptr<topic_partitioner> partitioner;
   std::vector<std::int32_t> queue_sizes;  // batches queued, parallel to `available` (adaptive partitioning)
+  std::vector<std::int64_t> leader_stalled_ms;  // parallel to `available`: leader had ready data, not drained
   clock::time_point stats_at{};           // I/O thread: when queue_sizes was computed
   clock::time_point last_used{};          // I/O thread: metadata arrived or a batch was drained
   topic_view view() const {
-    return {static_cast<std::int32_t>(partitions.size()), available, queue_sizes, {}};
+    return {static_cast<std::int32_t>(partitions.size()), available, queue_sizes, leader_stalled_ms};
   }
   kprod::error last_error;              // why metadata is not usable (I/O thread)
 };
@@ -190,6 +191,15 @@ class accumulator {
   std::unordered_map<std::string, std::unique_ptr<topic_state>, name_hash, std::equal_to<>> topics_;
 
   std::unique_ptr<codec::compressor> compressor_;  // I/O thread (sealing)
+
+  // Per broker, for partitioner.availability.timeout.ms (Java's node
+  // latency stats): when it last had a ready batch, and when one was last
+  // drained to it. I/O thread only.
+  struct node_times {
+    clock::time_point ready{};
+    clock::time_point drained{};
+  };
+  std::map<std::int32_t, node_times> node_times_;
 };
 
 }  // namespace kprod::producer_detail

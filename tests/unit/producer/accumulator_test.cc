@@ -211,5 +211,35 @@ TEST(Accumulator, IdleTopicsAreForgottenOnlyWhenNothingIsQueued) {
   EXPECT_NE(std::find(missing.begin(), missing.end(), "idle"), missing.end());
 }
 
+TEST(Accumulator, PartitionsOfAStalledLeaderAreAvoidedByTheStickyPartitioner) {
+  auto cfg = make_config(/*batch_size=*/64);
+  cfg.partitioner_availability_timeout = 100ms;
+  fixture f(cfg);
+  f.acc.set_topic_metadata("t", {{0, 1}, {1, 2}}, clock::now());
+  // Data for broker 2 is ready but broker 2 never takes it.
+  ASSERT_TRUE(f.send("t", 1, std::string(100, 'x')).ok());
+  const auto t0 = clock::now() + 1h;
+  auto only_broker_1 = [](std::int32_t node) { return node == 1; };
+  (void)f.acc.drain(t0, only_broker_1, true, 7, 0);
+  (void)f.acc.drain(t0 + 300ms, only_broker_1, true, 7, 0);
+  (void)f.acc.drain(t0 + 400ms, only_broker_1, true, 7, 0);  // refreshes the load stats
+  std::map<std::int32_t, int> chosen;
+  for (int i = 0; i < 200; ++i) {
+    record r{"t", std::nullopt, std::nullopt, bytes_view("0123456789012345678901234567890123456789"), {}, 1000};
+    detail::completion none;
+    ASSERT_TRUE(f.acc.append(r, none, false, false).ok());
+  }
+  auto d = f.acc.drain(t0 + 500ms, only_broker_1, true, 7, 0);
+  for (auto& b : f.take_all(d)) chosen[b->partition] += b->record_count;
+  // Broker 2's queue holds the explicit record plus anything the sticky
+  // partitioner sent there; it must be nothing.
+  auto* q1 = f.acc.queue("t", 1);
+  ASSERT_NE(q1, nullptr);
+  std::lock_guard lk(q1->mu);
+  ASSERT_EQ(q1->batches.size(), 1u);
+  EXPECT_EQ(q1->batches.front()->record_count, 1);
+  EXPECT_GT(chosen[0], 0);
+}
+
 }  // namespace
 }  // namespace kprod::producer_detail
