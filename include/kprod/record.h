@@ -23,19 +23,21 @@ inline bytes_view as_bytes(std::span<const std::uint8_t> s) noexcept {
 }
 
 struct header {
-  std::string_view key;
-  std::optional<bytes_view> value;  // nullopt = null header value
+  std::string_view key{};
+  std::optional<bytes_view> value{};  // nullopt = null header value
 };
 
 // One record to send. Views only: send() copies everything it needs before it
 // returns, so the caller's buffers need to live only for the call.
 struct record {
-  std::string_view topic;
-  std::optional<std::int32_t> partition;    // nullopt = the partitioner decides
-  std::optional<bytes_view> key;            // nullopt = null key
-  std::optional<bytes_view> value;          // nullopt = null value (a tombstone)
-  std::span<const header> headers;
-  std::optional<std::int64_t> timestamp_ms;  // nullopt = now (CreateTime)
+  // Every member has a default, so designated initializers may leave any out
+  // (and -Wextra does not warn about it).
+  std::string_view topic{};
+  std::optional<std::int32_t> partition{};    // nullopt = the partitioner decides
+  std::optional<bytes_view> key{};            // nullopt = null key
+  std::optional<bytes_view> value{};          // nullopt = null value (a tombstone)
+  std::span<const header> headers{};
+  std::optional<std::int64_t> timestamp_ms{};  // nullopt = now (CreateTime)
 };
 
 struct record_metadata {
