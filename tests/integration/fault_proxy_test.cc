@@ -168,7 +168,7 @@ TEST(fault_proxy, clean_pass_through_10k_idempotent_records) {
   const auditor_stats st = pc.proxy->auditor().stats();
   EXPECT_EQ(st.records, 10000u) << "every record went through the proxy exactly once";
   EXPECT_EQ(st.resends, 0u);
-  EXPECT_GT(st.batches, 3u);
+  EXPECT_GE(st.batches, 3u) << "at least one batch per partition";  // librdkafka may batch all of a partition at once
   EXPECT_GT(pc.proxy->counters(api_key::produce).requests, 0u);
   EXPECT_GE(pc.proxy->counters(api_key::metadata).responses, 1u);
   EXPECT_GE(pc.proxy->stats().rewritten_metadata, 1u);
