@@ -107,6 +107,7 @@ METRICS = [("records_per_s", "records/s", "{:,.0f}"), ("mb_per_s", "MB/s", "{:.1
 # Seconds per run besides sending: process start, connect, metadata, and
 # rdkafka_perf's wait for one last statistics emission.
 RUN_OVERHEAD_S = 1.0
+MOCK_OVERHEAD_S = 2.0  # start + quit of each workload's mock cluster
 
 
 def run_seconds_estimate(w, quick):
@@ -136,7 +137,12 @@ def settings_text(s):
 # ---- running ----------------------------------------------------------------------------
 class MockCluster:
     def __init__(self, host, partitions):
-        self.proc = subprocess.Popen([host, "--brokers", "3", "--topic", f"bench:{partitions}"],
+        # Leaders round-robin over the brokers (one set_leader per partition)
+        # for few partitions; for many the mock's own assignment, which
+        # already spreads them (600: 210/194/196) - 600 set_leader calls take
+        # minutes on a loaded box.
+        spread = ["--spread-leaders"] if partitions <= 50 else ["--no-spread-leaders"]
+        self.proc = subprocess.Popen([host, "--brokers", "3", "--topic", f"bench:{partitions}"] + spread,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().split()
         if len(line) != 2 or line[0] != "BOOTSTRAP":
@@ -185,7 +191,9 @@ def run_one(cmd):
 
 def run_workload(build, w, pairs, quick, raw):
     host = f"{build}/tests/integration/support/kprod_mock_cluster"
+    t0 = time.monotonic()
     mock = MockCluster(host, w["settings"]["partitions"])
+    print(f"  {w['name']:<24} mock cluster up in {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
     try:
         kcmd, rcmd = commands(build, w, mock.bootstrap, quick)
         runs = {"kprod": [], "librdkafka": []}
@@ -200,7 +208,9 @@ def run_workload(build, w, pairs, quick, raw):
                     runs[client].append(r["result"])
         return runs
     finally:
+        t0 = time.monotonic()
         mock.close()
+        print(f"  {w['name']:<24} mock cluster closed in {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
 
 
 # ---- reporting ---------------------------------------------------------------------------
@@ -334,7 +344,7 @@ def main():
         selected = [w for w in WORKLOADS if any(p.fullmatch(w["name"]) for p in pats)]
         if not selected:
             sys.exit(f"compare: no workload matches {args.workloads!r}; see --list")
-    est = sum(run_seconds_estimate(w, args.quick) * 2 * args.pairs for w in selected)
+    est = sum(run_seconds_estimate(w, args.quick) * 2 * args.pairs + MOCK_OVERHEAD_S for w in selected)
     est += 0 if args.no_floor else encode_floor.ESTIMATE_S
     if args.list:
         for w in selected:
