@@ -151,7 +151,9 @@ TEST(Scenario, BadRecordsFailAloneInTheStream) {
     if (bad) {
       EXPECT_FALSE(rec.ok) << "record " << i;
       EXPECT_EQ(rec.status, persistence::not_persisted) << "record " << i;
-      if (i != 9999) EXPECT_EQ(rec.code, client_errc::invalid_argument) << "record " << i << ": " << rec.message;
+      if (i != 9999) {
+        EXPECT_EQ(rec.code, client_errc::invalid_argument) << "record " << i << ": " << rec.message;
+      }
     } else {
       EXPECT_TRUE(rec.ok) << "record " << i << ": " << rec.message;
     }

@@ -336,7 +336,9 @@ void run_impl(const scenario_options& opts, scenario_result& res) {
   } else {
     if (opts.finish == finish_mode::flush) {
       auto f = prod->flush(opts.finish_timeout);
-      if (opts.outcome == expect::all_succeed) EXPECT_TRUE(f.ok()) << "flush: " << (f.ok() ? "" : f.error().message());
+      if (opts.outcome == expect::all_succeed) {
+        EXPECT_TRUE(f.ok()) << "flush: " << (f.ok() ? "" : f.error().message());
+      }
       if (f.ok()) {
         std::lock_guard lk(mu);
         EXPECT_EQ(completed, n) << "flush() returned ok with records still pending";
@@ -407,7 +409,9 @@ void run_impl(const scenario_options& opts, scenario_result& res) {
       std::size_t dups = 0;
       check_log("python3-kafka", *py, sent, res.records, by_value, proxy, kcat_log ? nullptr : &found,
                 kcat_log ? &dups : &res.mock_duplicates);
-      if (kcat_log) EXPECT_TRUE(same_records(*kcat_log, *py)) << "kcat and python3-kafka read different logs";
+      if (kcat_log) {
+        EXPECT_TRUE(same_records(*kcat_log, *py)) << "kcat and python3-kafka read different logs";
+      }
     }
   }
   for (std::size_t i = 0; i < found.size(); ++i) res.records[i].found_in_log = found[i];
@@ -423,7 +427,9 @@ void run_impl(const scenario_options& opts, scenario_result& res) {
   res.proxy = proxy.stats();
   res.metrics = prod->metrics();
   prod.reset();
-  if (opts.check_auditor) EXPECT_TRUE(proxy.auditor().no_violations());
+  if (opts.check_auditor) {
+    EXPECT_TRUE(proxy.auditor().no_violations());
+  }
   proxy.stop();
   EXPECT_TRUE(exited_cleanly(mock.stop()));
   res.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - started);
