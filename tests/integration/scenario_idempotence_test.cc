@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <chrono>
 #include <string>
 
 #include "support/scenario.h"
@@ -26,6 +27,28 @@ std::string repeat(const std::string& item, int n) {
   std::string s;
   for (int i = 0; i < n; ++i) s += " " + item;
   return s;
+}
+
+// Every Produce request, to any broker, fails with `code` (nothing appended)
+// from record `at` until kprod asks for a new producer id: a real broker
+// that rejects a batch for its sequence also rejects every batch pipelined
+// behind it, which a fixed number of mock errors cannot model. kprod sends
+// InitProducerId only with no Produce request in flight; the proxy holds it
+// 300 ms while the errors are cleared, so every later batch is appended.
+void reject_until_new_producer_id(scenario_options& o, std::size_t at, int code, std::chrono::milliseconds rtt,
+                                  const std::string& first_codes = "") {
+  fault_rule hold = fault_rule::on_request(api_key::init_producer_id, fault::delay(300ms));
+  o.steps.push_back(scenario_step::call(at, "hold the next InitProducerId", [hold](scenario_env& env) {
+    env.rule_ids.push_back(env.proxy.add_rule(hold));
+  }));
+  o.steps.push_back(scenario_step::mock(at, "err 0" + first_codes + repeat(std::to_string(code), 200)));
+  scenario_step clear = scenario_step::call(at, "clear the errors once InitProducerId is sent", [](scenario_env& env) {
+    EXPECT_TRUE(env.proxy.wait_rule_hits(env.rule_ids.back(), 1, 10s)) << "no InitProducerId after the errors";
+    EXPECT_TRUE(env.mock.clear_errors(api_key::produce).ok());
+  });
+  clear.after(1ms);
+  o.steps.push_back(clear);
+  if (rtt > 0ms) o.setup_commands.push_back("rtt -1 " + std::to_string(rtt.count()));
 }
 
 TEST(Scenario, ResponseLostAfterTheAppend) {
@@ -43,12 +66,13 @@ TEST(Scenario, ResponseLostAfterTheAppend) {
 }
 
 TEST(Scenario, RetriableErrorOnTheHeadThenOutOfOrderBehind) {
-  // Broker 1 fails the head request with NOT_LEADER_OR_FOLLOWER and the
-  // ones pipelined behind it with OUT_OF_ORDER_SEQUENCE_NUMBER, as a broker
-  // does once the head is missing. Answers take 30 ms so that they pile up.
+  // The head request fails with NOT_LEADER_OR_FOLLOWER and everything
+  // pipelined behind it with OUT_OF_ORDER_SEQUENCE_NUMBER, as a broker does
+  // once the head is missing; answers take 30 ms so that requests pile up.
+  // The errors go on until kprod resets its producer id (the retried head
+  // meets OUT_OF_ORDER too); see reject_until_new_producer_id.
   scenario_options o;
-  o.setup_commands = {"rtt 1 30"};
-  o.steps.push_back(scenario_step::mock(3000, "broker_err 1 0 6:30" + repeat("45:30", 4)));
+  reject_until_new_producer_id(o, 3000, 45, 30ms, " 6");
   o.pace_every = 100;
   auto r = run_scenario(o);
   ASSERT_TRUE(r.ran);
@@ -56,15 +80,17 @@ TEST(Scenario, RetriableErrorOnTheHeadThenOutOfOrderBehind) {
 }
 
 TEST(Scenario, OutOfOrderSequenceOnTheHeadBatch) {
-  // Broker 3 (partition 2 only) answers OUT_OF_ORDER_SEQUENCE_NUMBER to the
-  // next five requests, appending nothing: kprod must restart the sequences
-  // (new producer id or epoch) and deliver every record once, in order.
+  // The brokers answer OUT_OF_ORDER_SEQUENCE_NUMBER to the head batches
+  // (and to everything behind them), appending nothing: kprod must restart
+  // the sequences (new producer id or epoch) and deliver every record once,
+  // in order.
   scenario_options o;
-  o.setup_commands = {"leader sc 5 1"};
-  o.steps.push_back(scenario_step::mock(3000, "broker_err 3 0" + repeat("45:0", 5)));
+  reject_until_new_producer_id(o, 3000, 45, 20ms);
   o.pace_every = 100;
   auto r = run_scenario(o);
   ASSERT_TRUE(r.ran);
+  ASSERT_EQ(r.rule_hits.size(), 1u);
+  EXPECT_GE(r.rule_hits[0], 1u) << "a new producer id was requested";
   EXPECT_GT(r.metrics.retries, 0u);
 }
 
@@ -94,21 +120,28 @@ TEST(Scenario, UnknownProducerIdAfterIdling) {
 
 TEST(Scenario, UnknownProducerIdWithBatchesInFlight) {
   scenario_options o;
-  o.setup_commands = {"rtt 1 30"};
-  o.steps.push_back(scenario_step::mock(3000, "broker_err 1 0" + repeat("59:30", 3)));
+  reject_until_new_producer_id(o, 3000, 59, 30ms);
   o.pace_every = 100;
   auto r = run_scenario(o);
   ASSERT_TRUE(r.ran);
+  ASSERT_EQ(r.rule_hits.size(), 1u);
+  EXPECT_GE(r.rule_hits[0], 1u) << "a new producer id was requested";
   EXPECT_GT(r.metrics.retries, 0u);
 }
 
 TEST(Scenario, EpochErrorOnOnePartitionWhileOthersAreHealthy) {
-  // Broker 3 leads partition 2 only and answers INVALID_PRODUCER_EPOCH three
-  // times; the other five partitions keep flowing.
+  // Broker 3 leads partition 2 only, which gets every 100th record (one
+  // batch in flight at a time); it answers one request with
+  // INVALID_PRODUCER_EPOCH (nothing appended). The other five partitions
+  // (records spread over them by index) keep flowing.
   scenario_options o;
-  o.setup_commands = {"leader sc 5 1", "rtt 3 20"};
-  o.steps.push_back(scenario_step::mock(3000, "broker_err 3 0" + repeat("47:20", 3)));
-  o.pace_every = 100;
+  o.setup_commands = {"leader sc 5 1"};
+  o.shape = [](std::size_t i, record_spec& r) {
+    static constexpr std::int32_t others[] = {0, 1, 3, 4, 5};
+    r.partition = i % 100 == 0 ? 2 : others[i % 5];
+  };
+  o.steps.push_back(scenario_step::mock(3000, "broker_err 3 0 47:0"));
+  o.pace_every = 50;
   auto r = run_scenario(o);
   ASSERT_TRUE(r.ran);
   EXPECT_GT(r.metrics.retries, 0u);

@@ -106,6 +106,16 @@ class problems {
   std::string examples_;
 };
 
+// "(pid/epoch/seq ...)": the identities a record was sent under.
+std::string identities_text(const fault_proxy& proxy, const std::string& value) {
+  std::string t = "(sent as";
+  for (const auto& id : proxy.record_identities().identities_of(value)) {
+    t += " pid " + std::to_string(std::get<0>(id)) + "/epoch " + std::to_string(std::get<1>(id)) + "/seq " +
+         std::to_string(std::get<4>(id));
+  }
+  return t + ")";
+}
+
 struct sent_record {
   record_spec spec;
   clock_type::time_point enqueued;
@@ -191,7 +201,9 @@ void check_log(const std::string& consumer, const std::vector<consumed_record>& 
     if (!fresh) {
       if (i < p->second)
         disorder.add([&](auto& os) {
-          os << "partition " << c.partition << " offset " << c.offset << ": record " << i << " after record " << p->second;
+          os << "partition " << c.partition << " offset " << c.offset << ": record " << i << " "
+             << identities_text(proxy, sent[i].spec.value) << " after record " << p->second << " "
+             << identities_text(proxy, sent[p->second].spec.value);
         });
       p->second = std::max(p->second, i);
     }
