@@ -118,7 +118,7 @@ std::string identities_text(const fault_proxy& proxy, const std::string& value) 
 
 struct sent_record {
   record_spec spec;
-  clock_type::time_point enqueued;
+  clock_type::time_point enqueued;  // when async_send was called
 };
 
 // Timer thread for the steps that run at a time.
@@ -317,6 +317,7 @@ void run_impl(const scenario_options& opts, scenario_result& res) {
     r.partition = spec.partition;
     if (spec.key) r.key = bytes_view(*spec.key);
     r.value = bytes_view(spec.value);
+    sent[i].enqueued = clock_type::now();  // the call may block up to max.block.ms
     prod->async_send(r, [&, i](delivery_report rep) {
       std::lock_guard lk(mu);
       record_outcome& o = res.records[i];
@@ -330,7 +331,6 @@ void run_impl(const scenario_options& opts, scenario_result& res) {
       done_at[i] = clock_type::now();
       if (++completed == n) cv.notify_all();
     });
-    sent[i].enqueued = clock_type::now();
     if (opts.pace_every > 0 && (i + 1) % opts.pace_every == 0) std::this_thread::sleep_for(opts.pace_sleep);
   }
   const auto last_sent = clock_type::now();

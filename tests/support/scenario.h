@@ -128,7 +128,7 @@ struct record_outcome {
   persistence status = persistence::not_persisted;
   std::int32_t partition = -1;
   std::int64_t offset = -1;
-  std::chrono::milliseconds latency{-1};  // completion - send
+  std::chrono::milliseconds latency{-1};  // completion - the async_send call
   int found_in_log = 0;                   // copies read back (kcat)
 };
 
