@@ -84,17 +84,21 @@ TEST(Scenario, AcksOneWithALeaderMove) {
 }
 
 TEST(Scenario, CloseWithRecordsInFlight) {
-  // Answers take 300 ms; close(0) right after the last send: every record
-  // completes before close() returns, failed ones with producer_closed.
+  // After 100 records are delivered (metadata and producer id known),
+  // answers take 300 ms; close(0) right after the last send: every record
+  // completes before close() returns, failed ones with producer_closed,
+  // possibly persisted if their request was out, not persisted if queued.
   scenario_options o;
-  o.setup_commands = {"rtt -1 300"};
+  o.steps.push_back(scenario_step::flush(100));
+  o.steps.push_back(scenario_step::mock(100, "rtt -1 300"));
   o.pace_every = 0;
   o.finish = finish_mode::close;
   o.finish_timeout = 0ms;
   o.outcome = expect::some_may_fail;
   auto r = run_scenario(o);
   ASSERT_TRUE(r.ran);
-  EXPECT_GT(r.failed, 0u);
+  EXPECT_GT(r.by_status[persistence::possibly_persisted], 0u) << "no request was in flight at close()";
+  EXPECT_GT(r.by_status[persistence::not_persisted], 0u) << "nothing was left queued at close()";
   for (std::size_t i = 0; i < r.records.size(); ++i) {
     const auto& rec = r.records[i];
     if (rec.ok) continue;
