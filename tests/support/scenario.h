@@ -20,7 +20,11 @@
 // The mock does not deduplicate an idempotent producer's resends (see
 // fault_proxy_identities.h): a record found twice is a failure only if kprod
 // sent it under two (pid, epoch, sequence) identities; otherwise it is counted
-// in scenario_result::mock_duplicates.
+// in scenario_result::mock_duplicates. Likewise the mock appends a batch past
+// a sequence gap (a broker answers OUT_OF_ORDER_SEQUENCE_NUMBER): an ordering
+// break is excused only when the record appended late has a lower sequence
+// than the one before it in the same (pid, epoch, partition) stream
+// (scenario_result::mock_gap_appends); any other break fails.
 #pragma once
 
 #include <chrono>
@@ -138,6 +142,9 @@ struct scenario_result {
   std::map<persistence, std::size_t> by_status;
   std::map<std::string, std::size_t> errors;  // error message category -> count
   std::size_t mock_duplicates = 0;  // extra copies a real broker would have deduplicated
+  // Records the mock appended after a later-sequenced batch of their stream
+  // (a broker would have refused that batch): excluded from the order check.
+  std::size_t mock_gap_appends = 0;
   std::vector<std::uint64_t> rule_hits;
   auditor_stats audit;
   proxy_stats proxy;
