@@ -110,6 +110,7 @@ struct fault_proxy::impl {
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<std::uint16_t> ports;
   sequence_auditor audit;
+  record_identity_log identities;
   bool stopped = false;
 
   // Shared with the test thread.
@@ -311,6 +312,9 @@ struct fault_proxy::impl {
       if (opts.audit && req.api_key == 0 && req.body_offset <= payload.size()) {
         audit.on_produce_request(c->id, req.correlation_id, req.api_version,
                                  std::span(payload).subspan(req.body_offset));
+      }
+      if (opts.track_record_identities && req.api_key == 0 && req.body_offset <= payload.size()) {
+        identities.on_produce_request(req.api_version, std::span(payload).subspan(req.body_offset));
       }
       const frame_view view{frame_direction::request, req.api_key, req.api_version, req.correlation_id,
                             c->broker, c->id, payload, req.body_offset};
@@ -613,6 +617,7 @@ proxy_stats fault_proxy::stats() const {
 }
 
 sequence_auditor& fault_proxy::auditor() noexcept { return impl_->audit; }
+const record_identity_log& fault_proxy::record_identities() const noexcept { return impl_->identities; }
 
 std::vector<std::string> fault_proxy::violations() const { return impl_->audit.violations(); }
 

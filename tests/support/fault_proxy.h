@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "kprod/result.h"
+#include "support/fault_proxy_identities.h"
 #include "support/sequence_auditor.h"
 
 namespace kprod::test {
@@ -145,6 +146,9 @@ struct proxy_stats {
 struct fault_proxy_options {
   bool rewrite_metadata = false;
   bool audit = true;  // feed Produce traffic to the sequence auditor
+  // Log the (pid, epoch, partition, sequence) each record value is sent
+  // under (record_identities()); costs a record decode per Produce request.
+  bool track_record_identities = false;
   std::uint64_t seed = 1;
   std::size_t max_frame_bytes = std::size_t{256} << 20;  // larger frames close the connection
 };
@@ -188,6 +192,8 @@ class fault_proxy {
   proxy_stats stats() const;
 
   sequence_auditor& auditor() noexcept;
+  // Filled only with fault_proxy_options::track_record_identities.
+  const record_identity_log& record_identities() const noexcept;
   std::vector<std::string> violations() const;
 
   struct impl;
