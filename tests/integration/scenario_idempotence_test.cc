@@ -12,10 +12,14 @@
 // broker p % 3 + 1; "leader sc 5 1" leaves broker 3 leading partition 2 only.
 #include <gtest/gtest.h>
 
-#include <set>
 #include <chrono>
+#include <memory>
+#include <set>
 #include <string>
 
+#include "codec/byte_reader.h"
+#include "protocol/generated/produce_request.h"
+#include "protocol/record_batch_reader.h"
 #include "support/scenario.h"
 
 namespace kprod::test {
@@ -29,21 +33,45 @@ std::string repeat(const std::string& item, int n) {
   return s;
 }
 
+// True when the Produce request in `f` carries a batch whose producer id or
+// epoch differs from the first one `first` saw (which it then remembers).
+bool carries_new_identity(const frame_view& f, std::shared_ptr<std::pair<std::int64_t, std::int16_t>> first) {
+  protocol::produce_request req;
+  codec::byte_reader r(f.payload.subspan(f.body_offset));
+  if (!protocol::decode(r, req, f.api_version).ok()) return false;
+  for (const auto& t : req.topic_data) {
+    for (const auto& p : t.partition_data) {
+      if (!p.records) continue;
+      auto batches = protocol::parse_batches(*p.records, {.verify_crc = false});
+      if (!batches.ok()) continue;
+      for (const auto& b : *batches) {
+        const std::pair<std::int64_t, std::int16_t> id{b.header.producer_id, b.header.producer_epoch};
+        if (first->first == -2) *first = id;
+        if (id != *first) return true;
+      }
+    }
+  }
+  return false;
+}
+
 // Every Produce request, to any broker, fails with `code` (nothing appended)
-// from record `at` until kprod asks for a new producer id: a real broker
-// that rejects a batch for its sequence also rejects every batch pipelined
-// behind it, which a fixed number of mock errors cannot model. kprod sends
-// InitProducerId only with no Produce request in flight; the proxy holds it
-// 300 ms while the errors are cleared, so every later batch is appended.
+// from record `at` until kprod sends batches under a new producer identity
+// (KIP-360: a bumped epoch; or a new producer id): a real broker that rejects
+// a batch for its sequence also rejects every batch pipelined behind it,
+// which a fixed number of mock errors cannot model. The proxy holds the first
+// request with the new identity 300 ms while the errors are cleared, so every
+// later batch is appended.
 void reject_until_new_producer_id(scenario_options& o, std::size_t at, int code, std::chrono::milliseconds rtt,
                                   const std::string& first_codes = "") {
-  fault_rule hold = fault_rule::on_request(api_key::init_producer_id, fault::delay(300ms));
-  o.steps.push_back(scenario_step::call(at, "hold the next InitProducerId", [hold](scenario_env& env) {
+  auto first = std::make_shared<std::pair<std::int64_t, std::int16_t>>(-2, -2);
+  fault_rule hold = fault_rule::on_request(api_key::produce, fault::delay(300ms));
+  hold.predicate = [first](const frame_view& f) { return carries_new_identity(f, first); };
+  o.steps.push_back(scenario_step::call(at, "hold the first Produce under a new identity", [hold](scenario_env& env) {
     env.rule_ids.push_back(env.proxy.add_rule(hold));
   }));
   o.steps.push_back(scenario_step::mock(at, "err 0" + first_codes + repeat(std::to_string(code), 200)));
-  scenario_step clear = scenario_step::call(at, "clear the errors once InitProducerId is sent", [](scenario_env& env) {
-    EXPECT_TRUE(env.proxy.wait_rule_hits(env.rule_ids.back(), 1, 10s)) << "no InitProducerId after the errors";
+  scenario_step clear = scenario_step::call(at, "clear the errors once a new identity is used", [](scenario_env& env) {
+    EXPECT_TRUE(env.proxy.wait_rule_hits(env.rule_ids.back(), 1, 10s)) << "no new producer identity after the errors";
     EXPECT_TRUE(env.mock.clear_errors(api_key::produce).ok());
   });
   clear.after(1ms);
@@ -69,8 +97,8 @@ TEST(Scenario, RetriableErrorOnTheHeadThenOutOfOrderBehind) {
   // The head request fails with NOT_LEADER_OR_FOLLOWER and everything
   // pipelined behind it with OUT_OF_ORDER_SEQUENCE_NUMBER, as a broker does
   // once the head is missing; answers take 30 ms so that requests pile up.
-  // The errors go on until kprod resets its producer id (the retried head
-  // meets OUT_OF_ORDER too); see reject_until_new_producer_id.
+  // The errors go on until kprod bumps its epoch (the retried head meets
+  // OUT_OF_ORDER too); see reject_until_new_producer_id.
   scenario_options o;
   reject_until_new_producer_id(o, 3000, 45, 30ms, " 6");
   o.pace_every = 100;
@@ -90,7 +118,7 @@ TEST(Scenario, OutOfOrderSequenceOnTheHeadBatch) {
   auto r = run_scenario(o);
   ASSERT_TRUE(r.ran);
   ASSERT_EQ(r.rule_hits.size(), 1u);
-  EXPECT_GE(r.rule_hits[0], 1u) << "a new producer id was requested";
+  EXPECT_GE(r.rule_hits[0], 1u) << "a new producer identity was used";
   EXPECT_GT(r.metrics.retries, 0u);
 }
 
@@ -125,7 +153,7 @@ TEST(Scenario, UnknownProducerIdWithBatchesInFlight) {
   auto r = run_scenario(o);
   ASSERT_TRUE(r.ran);
   ASSERT_EQ(r.rule_hits.size(), 1u);
-  EXPECT_GE(r.rule_hits[0], 1u) << "a new producer id was requested";
+  EXPECT_GE(r.rule_hits[0], 1u) << "a new producer identity was used";
   EXPECT_GT(r.metrics.retries, 0u);
 }
 
