@@ -199,6 +199,12 @@ kprod::error transaction_manager::last_error() const {
   return last_error_;
 }
 
+void transaction_manager::set_state_for_testing(txn_state s, const kprod::error& why) {
+  std::lock_guard lk(mu_);
+  state_ = s;
+  last_error_ = why;
+}
+
 // ---- errors -------------------------------------------------------------------------
 
 void transaction_manager::fatal_locked(const kprod::error& e) {

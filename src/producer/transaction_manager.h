@@ -149,6 +149,9 @@ class transaction_manager {
 
   txn_state state() const;
   kprod::error last_error() const;
+  // Tests of the state table only: jump to `s` (with `why` as the error of
+  // the error states).
+  void set_state_for_testing(txn_state s, const kprod::error& why = {});
 
   // ---- I/O thread --------------------------------------------------------------
   // One step: coordinator lookups, AddPartitionsToTxn, offsets, EndTxn,
