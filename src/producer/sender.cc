@@ -423,7 +423,7 @@ void sender::complete(std::unique_ptr<producer_batch> b, const kprod::error& e, 
     // A failed batch leaves a hole in the sequence: start over with a new id.
     if (e && b->ever_sent && !txn_) reset_producer_id();
   }
-  if (txn_ && e) txn_record_failed(*b, e);
+  if (txn_ && e) txn_record_failed(*b, e, status);
   {
     completion_scope scope;
     for (auto& slot : b->slots) {

@@ -124,7 +124,7 @@ class sender {
   // A Produce partition error a transactional producer handles its own way;
   // true when `b` was dealt with.
   bool txn_produce_error(std::unique_ptr<producer_batch>& b, kafka_errc code, const kprod::error& err);
-  void txn_record_failed(const producer_batch& b, const kprod::error& e);
+  void txn_record_failed(const producer_batch& b, const kprod::error& e, persistence status);
   void txn_shutdown(const kprod::error& why);
 
   std::map<std::int32_t, clock::time_point> throttled_until_;

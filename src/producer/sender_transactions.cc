@@ -59,12 +59,24 @@ bool sender::txn_produce_error(std::unique_ptr<producer_batch>& b, kafka_errc co
   }
 }
 
-void sender::txn_record_failed(const producer_batch& b, const kprod::error& e) {
+void sender::txn_record_failed(const producer_batch& b, const kprod::error& e, persistence status) {
   // The broker's sequence state for this producer is unknown after these:
   // only a new epoch makes it consistent again (KIP-360).
-  const bool unknown_state = (e.code() == make_error_code(client_errc::delivery_timeout) && b.ever_sent) ||
-                             e.code() == make_error_code(kafka_errc::out_of_order_sequence_number) ||
-                             e.code() == make_error_code(kafka_errc::unknown_producer_id);
+  bool unknown_state = status == persistence::possibly_persisted ||
+                       e.code() == make_error_code(kafka_errc::out_of_order_sequence_number) ||
+                       e.code() == make_error_code(kafka_errc::unknown_producer_id);
+  if (!unknown_state && b.base_sequence >= 0) {
+    // Stamped but certainly not written: its sequence numbers are a hole
+    // unless it was the partition's last stamped batch, whose numbers can be
+    // handed out again (Java's adjustSequencesDueToFailedBatch, simplified).
+    auto* q = acc_.queue(std::string(b.topic), b.partition);
+    const auto after = static_cast<std::int32_t>((static_cast<std::int64_t>(b.base_sequence) + b.record_count) & 0x7fffffff);
+    if (q && q->next_sequence == after) {
+      q->next_sequence = b.base_sequence;
+    } else {
+      unknown_state = true;
+    }
+  }
   txn_->on_record_failure(e, unknown_state);
 }
 

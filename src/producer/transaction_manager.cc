@@ -38,9 +38,9 @@ transaction_manager::transaction_manager(const producer_config& cfg, accumulator
     : cfg_(cfg), transactional_id_(cfg.transactional_id.value_or("")), acc_(acc), cluster_(cl),
       hooks_(std::move(hooks)) {}
 
-transaction_manager::~transaction_manager() {
-  if (flushing_) acc_.end_flush();
-}
+// The accumulator may already be gone (producer_impl destroys it before the
+// sender that owns this): touch nothing.
+transaction_manager::~transaction_manager() = default;
 
 // ---- application threads ---------------------------------------------------------
 

@@ -199,9 +199,13 @@ std::shared_ptr<client::connection> transaction_manager::coordinator_connection(
 void transaction_manager::find_coordinator(coordinator_kind kind, const std::string& key,
                                            const std::shared_ptr<client::connection>& c) {
   pr::find_coordinator_request req;
-  req.key = key;
+  // v4+ (KIP-699) asks for a list of keys instead of one.
+  if (c->version_for(pr::find_coordinator_api::key) >= 4) {
+    req.coordinator_keys = {key};
+  } else {
+    req.key = key;
+  }
   req.key_type = static_cast<std::int8_t>(kind);
-  req.coordinator_keys = {key};  // v4+
   send_request(*c, pr::find_coordinator_api::key, pr::find_coordinator_api::name, pr::find_coordinator_api::max_version, req,
                [this, kind, key](const kprod::error& e, std::span<const std::uint8_t> body, std::int16_t v) {
                  pr::find_coordinator_response resp;

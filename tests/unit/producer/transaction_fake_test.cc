@@ -31,6 +31,11 @@ struct txn_fixture {
     EXPECT_TRUE(created.ok()) << created.error().message();
     if (created.ok()) p = std::move(created.value());
   }
+  void init() {
+    ASSERT_TRUE(p);
+    auto r = p->init_transactions(10s);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+  }
   void send_and_wait(std::size_t first, std::size_t n) {
     t.send(*p, "t", first, n);
     ASSERT_TRUE(t.wait_all(10s));
@@ -71,7 +76,7 @@ std::set<long> range(long first, long n) {
 
 TEST(TransactionFake, CommitThenAbortThenCommit) {
   txn_fixture f;
-  ASSERT_TRUE(f.p->init_transactions(10s).ok());
+  ASSERT_NO_FATAL_FAILURE(f.init());
   ASSERT_TRUE(f.p->begin_transaction().ok());
   f.t.send(*f.p, "t", 0, 300);
   auto c = f.p->commit_transaction(10s);
@@ -106,8 +111,8 @@ TEST(TransactionFake, CommitThenAbortThenCommit) {
 }
 
 TEST(TransactionFake, AbortFailsRecordsNotYetSent) {
-  txn_fixture f({{"linger.ms", "60000"}, {"batch.size", "1000000"}});
-  ASSERT_TRUE(f.p->init_transactions(10s).ok());
+  txn_fixture f({{"linger.ms", "60000"}, {"batch.size", "1000000"}, {"delivery.timeout.ms", "120000"}});
+  ASSERT_NO_FATAL_FAILURE(f.init());
   ASSERT_TRUE(f.p->begin_transaction().ok());
   f.t.send(*f.p, "t", 0, 20);  // lingering: none sent yet
   ASSERT_TRUE(f.p->abort_transaction(10s).ok());
@@ -127,7 +132,7 @@ TEST(TransactionFake, SendOutsideTransactionFailsWithoutCrash) {
   ASSERT_TRUE(f.t.wait_all(5s));
   EXPECT_EQ(f.t.reports()[0].error.code(), make_error_code(client_errc::illegal_state));
   EXPECT_NE(f.t.reports()[0].error.message().find("UNINITIALIZED"), std::string::npos);
-  ASSERT_TRUE(f.p->init_transactions(10s).ok());
+  ASSERT_NO_FATAL_FAILURE(f.init());
   const std::string v = "x";
   auto r = f.p->send(record{"t", std::nullopt, std::nullopt, bytes_view(v), {}, std::nullopt});
   ASSERT_FALSE(r.ok());
@@ -145,7 +150,7 @@ TEST(TransactionFake, CoordinatorMovesAreFollowed) {
                [](const request_view&) { return action::error(coordinator_load_in_progress); });
   f.fc.control(pr::add_partitions_to_txn_api::key,
                [](const request_view&) { return action::error(concurrent_transactions); });
-  ASSERT_TRUE(f.p->init_transactions(10s).ok());
+  ASSERT_NO_FATAL_FAILURE(f.init());
   EXPECT_GE(f.fc.requests(pr::find_coordinator_api::key), 2u) << "NOT_COORDINATOR must trigger a new lookup";
   ASSERT_TRUE(f.p->begin_transaction().ok());
   f.t.send(*f.p, "t", 0, 50);
@@ -163,7 +168,7 @@ TEST(TransactionFake, CoordinatorMovesAreFollowed) {
 
 TEST(TransactionFake, FencedByNewerInstanceIsFatalAndSendsNothingMore) {
   txn_fixture f;
-  ASSERT_TRUE(f.p->init_transactions(10s).ok());
+  ASSERT_NO_FATAL_FAILURE(f.init());
   ASSERT_TRUE(f.p->begin_transaction().ok());
   f.send_and_wait(0, 10);
 
@@ -209,7 +214,7 @@ TEST(TransactionFake, FencedByNewerInstanceIsFatalAndSendsNothingMore) {
 
 TEST(TransactionFake, FencedProduceIsFatal) {
   txn_fixture f;
-  ASSERT_TRUE(f.p->init_transactions(10s).ok());
+  ASSERT_NO_FATAL_FAILURE(f.init());
   ASSERT_TRUE(f.p->begin_transaction().ok());
   f.fc.control(pr::produce_api::key, [](const request_view&) { return action::error(90); });  // PRODUCER_FENCED
   f.t.send(*f.p, "t", 0, 5, 0);
@@ -223,7 +228,7 @@ TEST(TransactionFake, FencedProduceIsFatal) {
 
 TEST(TransactionFake, FailedRecordMakesCommitFailUntilAborted) {
   txn_fixture f;
-  ASSERT_TRUE(f.p->init_transactions(10s).ok());
+  ASSERT_NO_FATAL_FAILURE(f.init());
   ASSERT_TRUE(f.p->begin_transaction().ok());
   f.fc.control(pr::produce_api::key, [](const request_view&) { return action::error(invalid_record); });
   f.send_and_wait(0, 3);
@@ -248,7 +253,7 @@ TEST(TransactionFake, FailedRecordMakesCommitFailUntilAborted) {
 // epoch of the same producer id.
 TEST(TransactionFake, EpochBumpAfterAbortableTimeout) {
   txn_fixture f({{"request.timeout.ms", "300"}, {"delivery.timeout.ms", "800"}, {"linger.ms", "0"}});
-  ASSERT_TRUE(f.p->init_transactions(10s).ok());
+  ASSERT_NO_FATAL_FAILURE(f.init());
   ASSERT_TRUE(f.p->begin_transaction().ok());
   std::atomic<bool> blackhole{true};
   f.fc.control(
@@ -277,7 +282,7 @@ TEST(TransactionFake, EpochBumpAfterAbortableTimeout) {
 
 TEST(TransactionFake, OutOfOrderSequenceNeedsEpochBump) {
   txn_fixture f;
-  ASSERT_TRUE(f.p->init_transactions(10s).ok());
+  ASSERT_NO_FATAL_FAILURE(f.init());
   ASSERT_TRUE(f.p->begin_transaction().ok());
   f.fc.control(pr::produce_api::key, [](const request_view&) { return action::error(out_of_order_sequence); });
   f.send_and_wait(0, 1);
@@ -292,7 +297,7 @@ TEST(TransactionFake, OutOfOrderSequenceNeedsEpochBump) {
 TEST(TransactionFake, BumpWithoutInitProducerIdV3IsFatal) {
   txn_fixture f;
   f.fc.set_api_versions(pr::init_producer_id_api::key, 0, 2);
-  ASSERT_TRUE(f.p->init_transactions(10s).ok());
+  ASSERT_NO_FATAL_FAILURE(f.init());
   ASSERT_TRUE(f.p->begin_transaction().ok());
   f.fc.control(pr::produce_api::key, [](const request_view&) { return action::error(out_of_order_sequence); });
   f.send_and_wait(0, 1);
@@ -305,7 +310,7 @@ TEST(TransactionFake, BumpWithoutInitProducerIdV3IsFatal) {
 TEST(TransactionFake, OffsetsCommitWithTheTransaction) {
   txn_fixture f;
   f.fc.set_coordinator(0, "group-a", 3);
-  ASSERT_TRUE(f.p->init_transactions(10s).ok());
+  ASSERT_NO_FATAL_FAILURE(f.init());
   ASSERT_TRUE(f.p->begin_transaction().ok());
   f.t.send(*f.p, "t", 0, 10);
   f.fc.control(pr::txn_offset_commit_api::key, [](const request_view&) { return action::error(not_coordinator); });
@@ -322,7 +327,7 @@ TEST(TransactionFake, OffsetsCommitWithTheTransaction) {
 
 TEST(TransactionFake, TimedOutCommitCanBeCalledAgain) {
   txn_fixture f;
-  ASSERT_TRUE(f.p->init_transactions(10s).ok());
+  ASSERT_NO_FATAL_FAILURE(f.init());
   ASSERT_TRUE(f.p->begin_transaction().ok());
   f.t.send(*f.p, "t", 0, 5);
   f.fc.control(pr::end_txn_api::key, [](const request_view&) { return action::respond().after(800ms); });

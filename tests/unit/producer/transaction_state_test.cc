@@ -82,7 +82,9 @@ TEST(TransactionStateTable, EveryIllegalCallNamesStateAndCall) {
       SCOPED_TRACE(std::string(to_string(c)) + " in " + std::string(to_string(s)));
       if (rule) {
         ++legal;
-        if (!r.ok()) EXPECT_EQ(r.error().code(), make_error_code(client_errc::timed_out)) << r.error().message();
+        if (!r.ok()) {
+          EXPECT_EQ(r.error().code(), make_error_code(client_errc::timed_out)) << r.error().message();
+        }
         EXPECT_EQ(f.tm->state(), rule->to);
         continue;
       }
