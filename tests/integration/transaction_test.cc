@@ -71,7 +71,12 @@ TEST(TransactionIntegration, CommittedAndAbortedTransactionsConsumeBack) {
       });
     }
     const bool abort = txn % 3 == 1;
-    if (abort) aborted_txns.insert(txn);
+    if (abort) {
+      aborted_txns.insert(txn);
+      // Let the records reach the log first, so that the abort has
+      // something to hide from read_committed consumers.
+      ASSERT_TRUE((*p)->flush(30s).ok());
+    }
     auto end = abort ? (*p)->abort_transaction(30s) : (*p)->commit_transaction(30s);
     ASSERT_TRUE(end.ok()) << "transaction " << txn << ": " << end.error().message();
     if (!abort) {
