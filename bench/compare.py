@@ -1,78 +1,381 @@
 #!/usr/bin/env python3
-"""Side-by-side kprod vs librdkafka on the same mock cluster (A B A B ...).
+"""kprod vs librdkafka, side by side on librdkafka's mock cluster.
 
-For each workload: a fresh 3-broker mock cluster (tests/support host, its own
-process), then `kprod perf` and `rdkafka_perf` alternately, --pairs times,
-with the same records, keys, payload bytes and explicitly equal settings.
-Prints medians, min-max and the kprod/librdkafka ratio as a Markdown table.
+For each workload: a fresh 3-broker mock cluster in its own process
+(tests/support/mock_cluster_host.cc), then `kprod perf` and `rdkafka_perf`
+alternately (A B A B ...), --pairs times, with the same records (values from
+tools/cli/payload_generator.h, keys "key-<i % K>"), the same pacing and
+explicitly equal settings on both sides. Reports per workload the median,
+min-max and kprod/librdkafka ratio of the medians of: records/s, MB/s, CPU
+us/record, ack latency p50/p99/p99.9, peak RSS and wire bytes per batch.
+Optionally the "encode floor" from the microbenchmarks (bench/encode_floor.py).
 
-  bench/compare.py --build build [--pairs 5] [--records 2000000]
+  bench/compare --build build                       # whole matrix, ~8 min on 2 cores
+  bench/compare --build build --quick --pairs 1     # smoke test, ~1 min
+  bench/compare --build build --workloads 'lat-.*,100B' --markdown out.md --png out.png --raw out.json
+
+Latency: delivery report time minus the time the record was due (paced
+runs: start + i / rate, open loop) or, unpaced, minus the time just before
+the send call. The mock cluster acknowledges from memory: latencies are the
+clients' own queueing, batching and I/O, not a real broker's.
 """
 import argparse
 import json
+import os
+import re
 import statistics
 import subprocess
 import sys
+import time
 
-# (name, record size, keys, kprod -X settings, librdkafka -X settings)
-COMMON_KPROD = ["acks=all", "enable.idempotence=true", "linger.ms=5", "batch.size=1000000",
-                "buffer.memory=67108864", "max.in.flight.requests.per.connection=5", "max.request.size=10485760"]
-COMMON_RDK = ["acks=all", "enable.idempotence=true", "linger.ms=5", "batch.size=1000000",
-              "batch.num.messages=1000000", "queue.buffering.max.kbytes=65536", "queue.buffering.max.messages=0",
-              "max.in.flight=5", "message.max.bytes=10485760", "message.timeout.ms=300000"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import encode_floor  # noqa: E402
+
+# ---- settings -------------------------------------------------------------------------
+# Every setting that differs between the clients' defaults is set on both.
+BASE = dict(acks="all", idempotence=True, linger_ms=5, batch_bytes=1_000_000, buffer_bytes=64 << 20,
+            max_in_flight=5, compression="none", partitions=6, keys=1000, size=100, threads=1, rate=None)
+
+
+def kprod_props(s):
+    p = [f"acks={s['acks']}", f"enable.idempotence={str(s['idempotence']).lower()}", f"linger.ms={s['linger_ms']}",
+         f"batch.size={s['batch_bytes']}", f"buffer.memory={s['buffer_bytes']}",
+         f"max.in.flight.requests.per.connection={s['max_in_flight']}", "max.request.size=10485760",
+         "delivery.timeout.ms=120000", f"compression.type={s['compression']}"]
+    # kprod follows Java: lz4 level 9 (the default) is LZ4's fast mode, which
+    # is what librdkafka's compression.level=0 selects; zstd 3 on both.
+    if s["compression"] == "lz4":
+        p.append("compression.lz4.level=9")
+    if s["compression"] == "zstd":
+        p.append("compression.zstd.level=3")
+    return p
+
+
+def rdkafka_props(s):
+    p = [f"acks={s['acks']}", f"enable.idempotence={str(s['idempotence']).lower()}", f"linger.ms={s['linger_ms']}",
+         f"batch.size={s['batch_bytes']}", "batch.num.messages=1000000",
+         f"queue.buffering.max.kbytes={s['buffer_bytes'] // 1024}",
+         # kprod has no record-count limit; librdkafka's maximum stands for "none".
+         "queue.buffering.max.messages=10000000",
+         f"max.in.flight={s['max_in_flight']}", "message.max.bytes=10485760", "message.timeout.ms=120000",
+         f"compression.codec={s['compression']}"]
+    if s["compression"] == "lz4":
+        p.append("compression.level=0")
+    if s["compression"] == "zstd":
+        p.append("compression.level=3")
+    if s["keys"] == 0:
+        # Null keys: librdkafka sticks to a random partition for this long
+        # (its default, 2 x linger); kprod's KIP-794 sticky partitioner
+        # switches after batch.size bytes instead. The semantics differ.
+        p.append(f"sticky.partitioning.linger.ms={2 * s['linger_ms']}")
+    return p
+
+
+def W(name, group, records, note="", **over):
+    s = dict(BASE)
+    s.update(over)
+    return dict(name=name, group=group, records=records, note=note, settings=s)
+
+
+# records: sized for ~0.5-1 s of sending per run on a 2-core box (paced: 2 s).
 WORKLOADS = [
-    ("100 B keyed", 100, 1000, [], []),
-    ("10 B keyed", 10, 1000, [], []),
-    ("1 KB keyed", 1000, 1000, [], []),
-    ("1 KB lz4", 1000, 1000, ["compression.type=lz4"], ["compression.codec=lz4"]),
+    W("100B", "throughput", 500_000, "baseline: 100 B, 1000 keys, acks=all+idempotence, linger 5, none"),
+    W("10B", "throughput", 500_000, size=10),
+    W("1KB", "throughput", 200_000, size=1000),
+    W("100KB", "throughput", 2_000, size=100_000),
+    W("100B-unkeyed", "throughput", 500_000, "null keys: sticky partitioning on both", keys=0),
+    W("100B-acks1", "throughput", 500_000, "acks=1, no idempotence", acks="1", idempotence=False),
+    W("100B-linger0", "throughput", 500_000, linger_ms=0),
+    W("1KB-lz4", "throughput", 200_000, size=1000, compression="lz4"),
+    W("1KB-zstd", "throughput", 200_000, size=1000, compression="zstd"),
+    W("100B-zstd", "throughput", 500_000, compression="zstd"),
+    W("lat-10k-linger0", "latency", 20_000, "paced 10k/s, acks=all, no idempotence", rate=10_000, linger_ms=0,
+      idempotence=False),
+    W("lat-10k-linger5", "latency", 20_000, rate=10_000, linger_ms=5, idempotence=False),
+    W("lat-100k-linger0", "latency", 200_000, rate=100_000, linger_ms=0, idempotence=False),
+    W("lat-100k-linger5", "latency", 200_000, rate=100_000, linger_ms=5, idempotence=False),
+    W("lat-100k-linger5-idem", "latency", 200_000, "as lat-100k-linger5 with idempotence", rate=100_000,
+      linger_ms=5, idempotence=True),
+    W("100B-600p", "scaling", 200_000, "as 100B over 600 partitions (compare CPU/record with 100B)", partitions=600),
+    W("100B-8threads", "scaling", 500_000, "as 100B with 8 application threads calling send", threads=8),
 ]
-METRICS = [("records_per_s", "records/s", "{:,.0f}"), ("cpu_us_per_record", "CPU µs/record", "{:.3f}"),
-           ("p99", "ack p99 ms", "{:.2f}"), ("peak_rss_mb", "peak RSS MB", "{:.1f}")]
+
+METRICS = [("records_per_s", "records/s", "{:,.0f}"), ("mb_per_s", "MB/s", "{:.1f}"),
+           ("cpu_us_per_record", "CPU µs/rec", "{:.3f}"), ("p50", "ack p50 ms", "{:.2f}"),
+           ("p99", "ack p99 ms", "{:.2f}"), ("p999", "ack p99.9 ms", "{:.2f}"),
+           ("peak_rss_mb", "peak RSS MB", "{:.1f}"), ("batch_bytes_avg", "batch bytes", "{:,.0f}")]
+# Seconds per run besides sending: process start, connect, metadata, and
+# rdkafka_perf's wait for one last statistics emission.
+RUN_OVERHEAD_S = 1.0
+MOCK_OVERHEAD_S = 2.0  # start + quit of each workload's mock cluster
 
 
-def run(cmd):
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if out.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{out.stderr}")
-    j = json.loads(out.stdout.strip().splitlines()[-1])
-    j["p99"] = j["latency_ms"]["p99"]
-    return j
+def run_seconds_estimate(w, quick):
+    s = w["settings"]
+    n = records_for(w, quick)
+    if s["rate"]:
+        return n / s["rate"] + RUN_OVERHEAD_S
+    per_s = {10: 700_000, 100: 700_000, 1000: 300_000, 100_000: 3_000}[s["size"]]
+    return n / per_s + RUN_OVERHEAD_S
+
+
+def records_for(w, quick):
+    return max(1, w["records"] // 10) if quick else w["records"]
+
+
+def settings_text(s):
+    parts = [f"{s['size']} B", f"{s['keys']} keys" if s["keys"] else "null keys", f"acks={s['acks']}",
+             "idempotent" if s["idempotence"] else "not idempotent", f"linger {s['linger_ms']} ms",
+             s["compression"], f"{s['partitions']} partitions"]
+    if s["rate"]:
+        parts.append(f"paced {s['rate']:,}/s")
+    if s["threads"] > 1:
+        parts.append(f"{s['threads']} threads")
+    return ", ".join(parts)
+
+
+# ---- running ----------------------------------------------------------------------------
+class MockCluster:
+    def __init__(self, host, partitions):
+        # Leaders round-robin over the brokers (one set_leader per partition)
+        # for few partitions; for many the mock's own assignment, which
+        # already spreads them (600: 210/194/196) - 600 set_leader calls take
+        # minutes on a loaded box.
+        spread = ["--spread-leaders"] if partitions <= 50 else ["--no-spread-leaders"]
+        self.proc = subprocess.Popen([host, "--brokers", "3", "--topic", f"bench:{partitions}"] + spread,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "BOOTSTRAP":
+            self.close()
+            raise RuntimeError(f"mock cluster did not start: {line}")
+        self.bootstrap = line[1]
+
+    def close(self):
+        try:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+
+
+def commands(build, w, bootstrap, quick):
+    s = w["settings"]
+    base = ["-t", "bench", "--num-records", str(records_for(w, quick)), "--record-size", str(s["size"]),
+            "--keys", str(s["keys"]), "--threads", str(s["threads"]), "--json"]
+    if s["rate"]:
+        base += ["--throughput", str(s["rate"])]
+    xs = lambda props: [a for p in props for a in ("-X", p)]  # noqa: E731
+    kcmd = [f"{build}/tools/kprod", "perf", "-b", bootstrap] + base + xs(kprod_props(s))
+    rcmd = [f"{build}/bench/rdkafka_perf", "-b", bootstrap] + base + xs(rdkafka_props(s))
+    return kcmd, rcmd
+
+
+def run_one(cmd):
+    t0 = time.monotonic()
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return dict(ok=False, error="timed out after 600 s", wall_s=600.0)
+    wall = time.monotonic() - t0
+    lines = [l for l in out.stdout.splitlines() if l.strip()]
+    try:
+        j = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        return dict(ok=False, error=f"exit {out.returncode}, no JSON; stderr: {out.stderr[-2000:]}", wall_s=wall)
+    j.update(p50=j["latency_ms"]["p50"], p99=j["latency_ms"]["p99"], p999=j["latency_ms"]["p999"])
+    ok = out.returncode == 0 and j.get("errors", 1) == 0
+    return dict(ok=ok, result=j, wall_s=wall, error=None if ok else f"exit {out.returncode}: {out.stderr[-2000:]}")
+
+
+def run_workload(build, w, pairs, quick, raw):
+    host = f"{build}/tests/integration/support/kprod_mock_cluster"
+    t0 = time.monotonic()
+    mock = MockCluster(host, w["settings"]["partitions"])
+    print(f"  {w['name']:<24} mock cluster up in {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
+    try:
+        kcmd, rcmd = commands(build, w, mock.bootstrap, quick)
+        runs = {"kprod": [], "librdkafka": []}
+        for pair in range(pairs):
+            for client, cmd in (("kprod", kcmd), ("librdkafka", rcmd)):
+                r = run_one(cmd)
+                raw.append(dict(workload=w["name"], client=client, pair=pair, cmd=cmd, **r))
+                status = "ok" if r["ok"] else "FAILED: " + r["error"].strip().splitlines()[-1][:200]
+                print(f"  {w['name']:<24} pair {pair + 1}/{pairs} {client:<10} {r['wall_s']:5.1f} s  {status}",
+                      file=sys.stderr, flush=True)
+                if r["ok"]:
+                    runs[client].append(r["result"])
+        return runs
+    finally:
+        t0 = time.monotonic()
+        mock.close()
+        print(f"  {w['name']:<24} mock cluster closed in {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
+
+
+# ---- reporting ---------------------------------------------------------------------------
+def summary(values):
+    v = [x for x in values if x is not None]
+    if not v:
+        return None
+    return dict(median=statistics.median(v), min=min(v), max=max(v), n=len(v))
+
+
+def summarise(rows):
+    out = []
+    for w, runs in rows:
+        m = {}
+        for key, _, _ in METRICS:
+            k = summary([r.get(key) for r in runs["kprod"]])
+            r = summary([x.get(key) for x in runs["librdkafka"]])
+            ratio = k["median"] / r["median"] if k and r and r["median"] else None
+            m[key] = dict(kprod=k, librdkafka=r, ratio=ratio)
+        out.append((w, m))
+    return out
+
+
+def cell(s, fmt):
+    if not s:
+        return "n/a"
+    return f"{fmt.format(s['median'])} ({fmt.format(s['min'])}-{fmt.format(s['max'])})"
+
+
+def markdown(summ, args, elapsed_s, floor):
+    L = []
+    L.append(f"kprod vs librdkafka {args.librdkafka_version} on a 3-broker mock cluster; {args.pairs} pair(s) per "
+             f"workload, alternating A B; {'--quick, ' if args.quick else ''}matrix ran in {elapsed_s / 60:.1f} min.")
+    L.append("Both clients: batch.size 1,000,000 B, 64 MiB buffer (librdkafka queue.buffering.max.kbytes=65536, "
+             "max.messages=10M), 5 in flight, max request 10 MiB, murmur2 for keys (librdkafka "
+             "partitioner=murmur2_random), lz4 fast mode / zstd level 3, the same generated values and keys. "
+             "Ratios are kprod/librdkafka of the medians (records/s, MB/s: higher is better for kprod above 1; "
+             "CPU, latency, RSS: lower is better for kprod below 1).")
+    L.append("")
+    L.append("| workload | settings | " + " | ".join(label for _, label, _ in METRICS) + " |")
+    L.append("|---|---|" + "---|" * len(METRICS))
+    for w, m in summ:
+        ratios = [f"{m[k]['ratio']:.2f}" if m[k]["ratio"] is not None else "n/a" for k, _, _ in METRICS]
+        L.append(f"| {w['name']} | {settings_text(w['settings'])} | " + " | ".join(ratios) + " |")
+    L.append("")
+    L.append("| workload | metric | kprod median (min-max) | librdkafka median (min-max) | kprod/librdkafka |")
+    L.append("|---|---|---|---|---|")
+    for w, m in summ:
+        for key, label, fmt in METRICS:
+            x = m[key]
+            ratio = f"{x['ratio']:.2f}" if x["ratio"] is not None else "n/a"
+            L.append(f"| {w['name']} | {label} | {cell(x['kprod'], fmt)} | {cell(x['librdkafka'], fmt)} | {ratio} |")
+    notes = [f"- {w['name']}: {w['note']}" for w, _ in summ if w["note"]]
+    if notes:
+        L += ["", "Notes:"] + notes
+    by_name = {w["name"]: m for w, m in summ}
+    scal = []
+    for a, b, what in (("100B", "100B-600p", "partitions 6 -> 600"), ("100B", "100B-8threads", "threads 1 -> 8")):
+        if a in by_name and b in by_name:
+            ka, kb = by_name[a]["cpu_us_per_record"]["kprod"], by_name[b]["cpu_us_per_record"]["kprod"]
+            ra, rb = by_name[a]["cpu_us_per_record"]["librdkafka"], by_name[b]["cpu_us_per_record"]["librdkafka"]
+            if ka and kb:
+                r = f"{ra['median']:.3f} -> {rb['median']:.3f} µs" if ra and rb else "n/a"
+                scal.append(f"| {what} | {ka['median']:.3f} -> {kb['median']:.3f} µs (x{kb['median'] / ka['median']:.2f}) "
+                            f"| {r} |")
+    if scal:
+        L += ["", "| scaling (CPU/record) | kprod | librdkafka |", "|---|---|---|"] + scal
+    if floor:
+        L += ["", encode_floor.markdown(floor, {w["name"]: m for w, m in summ})]
+    return "\n".join(L) + "\n"
+
+
+def png(summ, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("compare: matplotlib missing (apt-get install python3-matplotlib); no PNG written", file=sys.stderr)
+        return False
+    keys = [(k, label) for k, label, _ in METRICS]
+    names = [w["name"] for w, _ in summ]
+    fig, ax = plt.subplots(figsize=(max(10, 0.9 * len(names) + 3), 6))
+    width = 0.8 / len(keys)
+    for i, (k, label) in enumerate(keys):
+        xs, ys = [], []
+        for j, (_, m) in enumerate(summ):
+            if m[k]["ratio"]:
+                xs.append(j + (i - len(keys) / 2 + 0.5) * width)
+                ys.append(m[k]["ratio"])
+        ax.bar(xs, ys, width, label=label)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=35, ha="right")
+    ax.set_ylabel("kprod / librdkafka (median ratio, log scale)")
+    ax.set_title("kprod vs librdkafka: throughput >1 better, CPU/latency/RSS <1 better")
+    ax.legend(ncol=4, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return True
+
+
+def librdkafka_version():
+    try:
+        out = subprocess.run(["pkg-config", "--modversion", "rdkafka"], capture_output=True, text=True)
+        return out.stdout.strip() or "?"
+    except OSError:
+        return "?"
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default="build")
-    ap.add_argument("--pairs", type=int, default=5)
-    ap.add_argument("--records", type=int, default=2000000)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build", help="build directory (kprod, rdkafka_perf, mock host, microbench)")
+    ap.add_argument("--pairs", type=int, default=None, help="A/B pairs per workload (default 5; --quick: 1)")
+    ap.add_argument("--quick", action="store_true", help="a tenth of the records (smoke test, noisy numbers)")
+    ap.add_argument("--workloads", default=None,
+                    help="comma-separated regexes; a workload runs if one matches its name (fullmatch)")
+    ap.add_argument("--list", action="store_true", help="list the workloads and the time estimate, run nothing")
+    ap.add_argument("--markdown", metavar="FILE", help="write the Markdown report here (always printed too)")
+    ap.add_argument("--png", metavar="FILE", help="bar chart of the ratios (matplotlib)")
+    ap.add_argument("--raw", metavar="FILE", help="every run's command and JSON")
+    ap.add_argument("--no-floor", action="store_true", help="skip the microbenchmark encode floor")
     args = ap.parse_args()
-    host = f"{args.build}/tests/integration/support/kprod_mock_cluster"
-    rows = []
-    for name, size, keys, kx, rx in WORKLOADS:
-        mock = subprocess.Popen([host, "--brokers", "3", "--topic", "bench:6"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
-        bootstrap = mock.stdout.readline().split()[1]
-        base = ["-b", bootstrap, "-t", "bench", "--num-records", str(args.records), "--record-size", str(size),
-                "--keys", str(keys), "--json"]
-        kcmd = [f"{args.build}/tools/kprod", "perf"] + base + sum((["-X", x] for x in COMMON_KPROD + kx), [])
-        rcmd = [f"{args.build}/bench/rdkafka_perf"] + base + sum((["-X", x] for x in COMMON_RDK + rx), [])
-        results = {"kprod": [], "librdkafka": []}
-        for _ in range(args.pairs):
-            results["kprod"].append(run(kcmd))
-            results["librdkafka"].append(run(rcmd))
-        mock.stdin.write("quit\n")
-        mock.stdin.flush()
-        mock.wait(timeout=30)
-        rows.append((name, results))
-    print(f"| workload | metric | kprod median (min-max) | librdkafka median (min-max) | kprod/librdkafka |")
-    print("|---|---|---|---|---|")
-    for name, results in rows:
-        for key, label, fmt in METRICS:
-            k = [r[key] for r in results["kprod"]]
-            r = [x[key] for x in results["librdkafka"]]
-            km, rm = statistics.median(k), statistics.median(r)
-            cell = lambda v: f"{fmt.format(statistics.median(v))} ({fmt.format(min(v))}-{fmt.format(max(v))})"
-            print(f"| {name} | {label} | {cell(k)} | {cell(r)} | {km / rm:.2f} |")
+    if args.pairs is None:
+        args.pairs = 1 if args.quick else 5
+    args.librdkafka_version = librdkafka_version()
+    selected = WORKLOADS
+    if args.workloads:
+        pats = [re.compile(p.strip()) for p in args.workloads.split(",") if p.strip()]
+        selected = [w for w in WORKLOADS if any(p.fullmatch(w["name"]) for p in pats)]
+        if not selected:
+            sys.exit(f"compare: no workload matches {args.workloads!r}; see --list")
+    est = sum(run_seconds_estimate(w, args.quick) * 2 * args.pairs + MOCK_OVERHEAD_S for w in selected)
+    est += 0 if args.no_floor else encode_floor.ESTIMATE_S
+    if args.list:
+        for w in selected:
+            print(f"{w['name']:<24} {records_for(w, args.quick):>9,} records  {settings_text(w['settings'])}")
+        print(f"estimated run time: {est / 60:.1f} min")
+        return 0
+    print(f"compare: {len(selected)} workloads x {args.pairs} pairs, estimated {est / 60:.1f} min", file=sys.stderr)
+    t0 = time.monotonic()
+    raw, rows = [], []
+    for w in selected:
+        rows.append((w, run_workload(args.build, w, args.pairs, args.quick, raw)))
+    floor = None
+    if not args.no_floor:
+        floor = encode_floor.run(f"{args.build}/bench/kprod_microbench")
+    elapsed = time.monotonic() - t0
+    summ = summarise(rows)
+    md = markdown(summ, args, elapsed, floor)
+    print(md)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(md)
+    if args.raw:
+        with open(args.raw, "w") as f:
+            json.dump(dict(args=vars(args), elapsed_s=elapsed, runs=raw, floor=floor), f, indent=1)
+    if args.png and not png(summ, args.png):
+        return 1
+    failed = sum(1 for r in raw if not r["ok"])
+    if failed:
+        print(f"compare: {failed} run(s) failed; see --raw", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

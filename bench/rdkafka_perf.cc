@@ -1,22 +1,52 @@
-// rdkafka_perf - librdkafka's side of the comparison: the same inputs and the
-// same --json summary as `kprod perf`, so bench/ can run both on one broker.
+// rdkafka_perf - librdkafka's side of the comparison: the same inputs, the
+// same records and the same --json summary as `kprod perf`, so bench/compare
+// can run both against one broker.
 //
-//   rdkafka_perf -b BROKERS -t TOPIC --num-records N --record-size B
-//                [--keys K] [--throughput R] [-X prop=value]... [--json]
+//   rdkafka_perf -b BROKERS -t TOPIC --num-records N (--record-size B | --payload-file F)
+//                [--keys K] [--throughput R] [--threads T] [-X prop=value]... [--json]
 //
-// Records are produced with RD_KAFKA_MSG_F_COPY (kprod copies too), keyed
-// over K keys with librdkafka's murmur2_random partitioner (kprod's default),
-// values from the same payload generator. Latency is send -> delivery report.
+// Same bytes as kprod perf: values from tools/cli/payload_generator.h (or the
+// payload file's lines in turn), key "key-<i % K>" for record i, null keys
+// when K is 0, record i sent by thread i % T. Produced with
+// RD_KAFKA_MSG_F_COPY (kprod copies too) and partitioner=murmur2_random
+// (kprod's default: murmur2 for keys, sticky-ish for null keys).
+//
+// Pacing and latency, as in kprod perf: with --throughput R, open loop, record
+// i is due at start + i / R whatever happened before, and its latency counts
+// from the due time; without, latency counts from just before the produce
+// call (so a wait for queue space counts). The end of latency is the delivery
+// report callback. Waiting for a due time sleeps (serving delivery reports),
+// it does not spin, so pacing costs no CPU on either side.
+//
+// batch_bytes_avg: wire bytes per record batch, as kprod reports it (after
+// compression, retries included). librdkafka 2.0.2 sends exactly one batch
+// per ProduceRequest, so it is taken from the statistics' brokers
+// (sum of txbytes - Produce requests x Produce framing) / Produce requests.
+// Not topics.*.batchsize: that is the batch before compression, a different
+// quantity once a codec is on. The residue is the few non-Produce requests
+// (ApiVersions, Metadata, InitProducerId), a few hundred bytes per run.
+// Checked uncompressed with one record per batch (batch.num.messages=1):
+// 175.1 here against topics.bench.batchsize 175 and kprod's 175.0.
+// Statistics are emitted every statistics.interval.ms (default here 500);
+// the last emission after flush is waited for outside the timed and CPU
+// measured part.
 #include <librdkafka/rdkafka.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -25,20 +55,35 @@
 
 namespace {
 
+constexpr const char* client_id = "rdkafka_perf";
+
 struct options {
-  std::string brokers, topic;
+  std::string brokers, topic, payload_file;
+  std::string stats_file;  // the last statistics JSON, for checking batch_bytes_avg by hand
   long long num_records = 0;
-  long record_size = 100;
+  long record_size = -1;
   long keys = 0;
   double throughput = -1;
+  int threads = 1;
   bool json = false;
   std::vector<std::pair<std::string, std::string>> props;
 };
 
-struct stats {
+struct run_state {
+  std::mutex mu;  // delivery reports may run on any polling thread
   kprod::cli::latency_histogram hist{8};
   unsigned long long acked = 0, errors = 0, bytes = 0;
+  std::atomic<unsigned long long> sent{0};
   std::string first_error;
+
+  std::mutex stats_mu;
+  std::string last_stats;
+  std::atomic<int> stats_generation{0};
+
+  void fail(const char* what) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (errors++ == 0) first_error = what;
+  }
 };
 
 std::int64_t now_ns() {
@@ -47,15 +92,46 @@ std::int64_t now_ns() {
 }
 
 void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-  auto* st = static_cast<stats*>(opaque);
-  const auto sent = reinterpret_cast<std::intptr_t>(m->_private);
+  auto* st = static_cast<run_state*>(opaque);
   if (m->err) {
-    if (st->errors++ == 0) st->first_error = rd_kafka_err2str(m->err);
+    st->fail(rd_kafka_err2str(m->err));
     return;
   }
+  const auto due = reinterpret_cast<std::intptr_t>(m->_private);
+  const std::int64_t end = now_ns();
+  std::lock_guard<std::mutex> lock(st->mu);
   ++st->acked;
   st->bytes += m->len + m->key_len;
-  st->hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now_ns() - sent)));
+  st->hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - due)));
+}
+
+// Only keeps the text: parsing it during the run would bill the harness's
+// JSON parsing to librdkafka's CPU.
+int on_stats(rd_kafka_t*, char* json, size_t len, void* opaque) {
+  auto* st = static_cast<run_state*>(opaque);
+  {
+    std::lock_guard<std::mutex> lock(st->stats_mu);
+    st->last_stats.assign(json, len);
+  }
+  st->stats_generation.fetch_add(1);
+  return 0;  // librdkafka frees json
+}
+
+// Until `due` (steady clock ns): delivery reports are served while waiting,
+// the sub-millisecond rest is slept.
+void wait_until(rd_kafka_t* rk, std::int64_t due) {
+  for (;;) {
+    const std::int64_t ahead = due - now_ns();
+    if (ahead <= 0) return;
+    if (ahead >= 1'000'000) {
+      rd_kafka_poll(rk, static_cast<int>(ahead / 1'000'000));
+      continue;
+    }
+    rd_kafka_poll(rk, 0);
+    timespec ts{0, static_cast<long>(ahead)};
+    nanosleep(&ts, nullptr);
+    return;
+  }
 }
 
 bool parse(int argc, char** argv, options& o) {
@@ -69,8 +145,11 @@ bool parse(int argc, char** argv, options& o) {
     else if (a == "-t") o.topic = v;
     else if (a == "--num-records") o.num_records = std::atoll(v);
     else if (a == "--record-size") o.record_size = std::atol(v);
+    else if (a == "--payload-file") o.payload_file = v;
+    else if (a == "--stats-file") o.stats_file = v;
     else if (a == "--keys") o.keys = std::atol(v);
     else if (a == "--throughput") o.throughput = std::atof(v);
+    else if (a == "--threads") o.threads = std::atoi(v);
     else if (a == "-X") {
       std::string kv = v;
       auto eq = kv.find('=');
@@ -81,12 +160,62 @@ bool parse(int argc, char** argv, options& o) {
       return false;
     }
   }
-  if (o.brokers.empty() || o.topic.empty() || o.num_records <= 0 || o.record_size < 0) {
-    std::fprintf(stderr, "usage: rdkafka_perf -b BROKERS -t TOPIC --num-records N --record-size B [--keys K] "
-                         "[--throughput R] [-X prop=value]... [--json]\n");
+  const bool have_values = !o.payload_file.empty() || o.record_size >= 0;
+  if (o.brokers.empty() || o.topic.empty() || o.num_records <= 0 || !have_values || o.keys < 0 || o.threads < 1 ||
+      o.threads > 256) {
+    std::fprintf(stderr, "usage: rdkafka_perf -b BROKERS -t TOPIC --num-records N (--record-size B | --payload-file F) "
+                         "[--keys K] [--throughput R] [--threads 1..256] [-X prop=value]... [--json] [--stats-file F]\n");
     return false;
   }
   return true;
+}
+
+std::optional<std::vector<std::string>> read_payloads(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) {
+    if (!l.empty()) lines.push_back(std::move(l));
+  }
+  if (lines.empty()) return std::nullopt;
+  return lines;
+}
+
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
+}
+
+double peak_rss_mb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux: KiB
+}
+
+// Produce v3..v8 framing around one partition's records (non-flexible
+// versions; librdkafka 2.0.2 sends at most v7): size 4, api key 2, version 2,
+// correlation id 4, client id 2+len, transactional id 2 (null), acks 2,
+// timeout 4, topic count 4, topic name 2+len, partition count 4, partition 4,
+// records length 4.
+std::size_t produce_framing_bytes(const std::string& topic) {
+  return 40 + std::strlen(client_id) + topic.size();
+}
+
+// Wire bytes per batch from the last statistics; nullopt without statistics
+// or without any Produce request.
+std::optional<double> batch_bytes_avg(const std::string& stats_text, const std::string& topic) {
+  if (stats_text.empty()) return std::nullopt;
+  auto j = nlohmann::json::parse(stats_text, nullptr, false);
+  if (j.is_discarded() || !j.contains("brokers")) return std::nullopt;
+  double tx = 0, produce = 0;
+  for (auto& [name, b] : j["brokers"].items()) {
+    tx += b.value("txbytes", 0.0);
+    if (b.contains("req")) produce += b["req"].value("Produce", 0.0);
+  }
+  if (produce <= 0) return std::nullopt;
+  return (tx - produce * static_cast<double>(produce_framing_bytes(topic))) / produce;
 }
 
 }  // namespace
@@ -94,7 +223,16 @@ bool parse(int argc, char** argv, options& o) {
 int main(int argc, char** argv) {
   options o;
   if (!parse(argc, argv, o)) return 2;
-  stats st;
+  std::vector<std::string> payloads;
+  if (!o.payload_file.empty()) {
+    auto pl = read_payloads(o.payload_file);
+    if (!pl) {
+      std::fprintf(stderr, "rdkafka_perf: cannot read payload lines from '%s'\n", o.payload_file.c_str());
+      return 2;
+    }
+    payloads = std::move(*pl);
+  }
+  run_state st;
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   auto set = [&](const std::string& k, const std::string& v) {
@@ -104,70 +242,117 @@ int main(int argc, char** argv) {
     }
   };
   set("bootstrap.servers", o.brokers);
+  set("client.id", client_id);
   set("partitioner", "murmur2_random");
-  for (auto& [k, v] : o.props) set(k, v);
+  set("statistics.interval.ms", "500");
+  for (auto& [k, v] : o.props) {
+    if (k == "client.id") {
+      std::fprintf(stderr, "rdkafka_perf: client.id is fixed (batch_bytes_avg subtracts its length)\n");
+      return 2;
+    }
+    set(k, v);
+  }
+  int stats_interval_ms = 500;
+  for (auto& [k, v] : o.props) {
+    if (k == "statistics.interval.ms") stats_interval_ms = std::atoi(v.c_str());
+  }
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+  rd_kafka_conf_set_stats_cb(conf, on_stats);
   rd_kafka_conf_set_opaque(conf, &st);
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   if (!rk) { std::fprintf(stderr, "rdkafka_perf: %s\n", err); return 2; }
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, o.topic.c_str(), nullptr);
 
-  kprod::cli::payload_generator gen(static_cast<std::size_t>(o.record_size));
-  rusage ru0{};
-  getrusage(RUSAGE_SELF, &ru0);
+  const double cpu0 = cpu_seconds();
   const bool paced = o.throughput > 0;
   const double interval_ns = paced ? 1e9 / o.throughput : 0;
   const std::int64_t start = now_ns();
-  char key[32];
-  for (long long i = 0; i < o.num_records; ++i) {
-    std::int64_t t_send = now_ns();
-    if (paced) {
-      t_send = start + static_cast<std::int64_t>(std::llround(static_cast<double>(i) * interval_ns));
-      while (now_ns() < t_send) rd_kafka_poll(rk, 0);
-    }
-    auto value = gen.make(static_cast<std::uint64_t>(i));
-    int klen = 0;
-    if (o.keys > 0) klen = std::snprintf(key, sizeof key, "key-%lld", i % o.keys);
-    while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, const_cast<char*>(value.data()),
-                            value.size(), o.keys > 0 ? key : nullptr, static_cast<std::size_t>(klen),
-                            reinterpret_cast<void*>(static_cast<std::intptr_t>(t_send))) == -1) {
-      if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        if (st.errors++ == 0) st.first_error = rd_kafka_err2str(rd_kafka_last_error());
-        break;
+  const long long threads = o.threads;
+  auto send_share = [&](long long first) {
+    kprod::cli::payload_generator gen(payloads.empty() ? static_cast<std::size_t>(o.record_size) : 0);
+    char key[32];
+    for (long long i = first; i < o.num_records; i += threads) {
+      std::int64_t due;
+      if (paced) {
+        due = start + static_cast<std::int64_t>(std::llround(static_cast<double>(i) * interval_ns));
+        wait_until(rk, due);
+      } else {
+        due = now_ns();
       }
-      rd_kafka_poll(rk, 10);
+      const std::string_view value = payloads.empty() ? gen.make(static_cast<std::uint64_t>(i))
+                                                      : std::string_view(payloads[static_cast<std::size_t>(i) % payloads.size()]);
+      int klen = 0;
+      if (o.keys > 0) klen = std::snprintf(key, sizeof key, "key-%lld", i % o.keys);
+      st.sent.fetch_add(1);
+      while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, const_cast<char*>(value.data()),
+                              value.size(), o.keys > 0 ? key : nullptr, static_cast<std::size_t>(klen),
+                              reinterpret_cast<void*>(static_cast<std::intptr_t>(due))) == -1) {
+        if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+          st.fail(rd_kafka_err2str(rd_kafka_last_error()));
+          break;
+        }
+        rd_kafka_poll(rk, 10);
+      }
+      rd_kafka_poll(rk, 0);
     }
-    rd_kafka_poll(rk, 0);
+  };
+  if (threads == 1) {
+    send_share(0);
+  } else {
+    std::vector<std::thread> senders;
+    for (long long t = 0; t < threads; ++t) senders.emplace_back(send_share, t);
+    for (auto& t : senders) t.join();
   }
   rd_kafka_flush(rk, 300000);
   const double elapsed = static_cast<double>(now_ns() - start) / 1e9;
-  rusage ru1{};
-  getrusage(RUSAGE_SELF, &ru1);
-  auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
-  const double cpu = secs(ru1.ru_utime) - secs(ru0.ru_utime) + secs(ru1.ru_stime) - secs(ru0.ru_stime);
+  const double cpu = cpu_seconds() - cpu0;
+  const double rss = peak_rss_mb();
 
-  // Average batch size from librdkafka's statistics is not wired here; the
-  // comparison driver reads it from stats when it needs it.
+  // One statistics emission after everything was acknowledged.
+  const int seen = st.stats_generation.load();
+  const std::int64_t stats_deadline = now_ns() + (3LL * stats_interval_ms + 2000) * 1'000'000LL;
+  while (stats_interval_ms > 0 && st.stats_generation.load() == seen && now_ns() < stats_deadline) {
+    rd_kafka_poll(rk, 50);
+  }
+  std::optional<double> batch_avg;
+  {
+    std::lock_guard<std::mutex> lock(st.stats_mu);
+    if (st.stats_generation.load() != seen) batch_avg = batch_bytes_avg(st.last_stats, o.topic);
+    if (!o.stats_file.empty()) std::ofstream(o.stats_file) << st.last_stats;
+  }
+  if (!batch_avg) std::fprintf(stderr, "rdkafka_perf: no statistics after flush; batch_bytes_avg is null\n");
+
+  std::lock_guard<std::mutex> lock(st.mu);
   const double rps = static_cast<double>(st.acked) / elapsed;
   const double mbps = static_cast<double>(st.bytes) / elapsed / (1024.0 * 1024.0);
+  const double sent = static_cast<double>(st.sent.load());
+  const double cpu_per_record = sent > 0 ? cpu * 1e6 / sent : 0;
   auto ms = [](double ns) { return ns / 1e6; };
   auto pct = [&](double p) { return ms(static_cast<double>(st.hist.value_at_percentile(p))); };
   if (o.json) {
-    std::printf(
-        "{\"records\":%llu,\"errors\":%llu,\"elapsed_s\":%.6f,\"records_per_s\":%.1f,\"mb_per_s\":%.3f,"
-        "\"batch_bytes_avg\":null,\"latency_ms\":{\"avg\":%.4f,\"p50\":%.4f,\"p95\":%.4f,\"p99\":%.4f,\"p999\":%.4f,"
-        "\"max\":%.4f},\"cpu_s\":%.4f,\"cpu_us_per_record\":%.4f,\"peak_rss_mb\":%.1f}\n",
-        st.acked, st.errors, elapsed, rps, mbps, ms(st.hist.mean()), pct(50), pct(95), pct(99), pct(99.9),
-        ms(static_cast<double>(st.hist.max())), cpu, cpu * 1e6 / static_cast<double>(o.num_records),
-        static_cast<double>(ru1.ru_maxrss) / 1024.0);
+    nlohmann::ordered_json j;
+    j["records"] = st.acked;
+    j["errors"] = st.errors;
+    j["elapsed_s"] = elapsed;
+    j["records_per_s"] = rps;
+    j["mb_per_s"] = mbps;
+    j["batch_bytes_avg"] = batch_avg ? nlohmann::ordered_json(*batch_avg) : nlohmann::ordered_json(nullptr);
+    j["latency_ms"] = {{"avg", ms(st.hist.mean())}, {"p50", pct(50)},   {"p95", pct(95)},
+                       {"p99", pct(99)},            {"p999", pct(99.9)}, {"max", ms(static_cast<double>(st.hist.max()))}};
+    j["cpu_s"] = cpu;
+    j["cpu_us_per_record"] = cpu_per_record;
+    j["peak_rss_mb"] = rss;
+    std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("%llu records sent, %.1f records/sec (%.2f MB/sec), latency ms p50 %.2f p99 %.2f max %.2f\n", st.acked,
-                rps, mbps, pct(50), pct(99), ms(static_cast<double>(st.hist.max())));
-    std::printf("errors: %llu%s%s; cpu %.2f s (%.3f us/record); peak RSS %.1f MB\n", st.errors,
-                st.errors ? ", first: " : "", st.first_error.c_str(), cpu, cpu * 1e6 / static_cast<double>(o.num_records),
-                static_cast<double>(ru1.ru_maxrss) / 1024.0);
+    std::printf("%llu records sent, %.1f records/sec (%.2f MB/sec), latency ms p50 %.2f p99 %.2f p99.9 %.2f max %.2f\n",
+                st.acked, rps, mbps, pct(50), pct(99), pct(99.9), ms(static_cast<double>(st.hist.max())));
+    std::printf("errors: %llu%s%s; batches avg %.0f bytes; cpu %.2f s (%.3f us/record); peak RSS %.1f MB\n",
+                st.errors, st.errors ? ", first: " : "", st.first_error.c_str(), batch_avg.value_or(0.0), cpu,
+                cpu_per_record, rss);
   }
+  std::fflush(stdout);
+  if (!st.first_error.empty()) std::fprintf(stderr, "rdkafka_perf: first error: %s\n", st.first_error.c_str());
   rd_kafka_topic_destroy(rkt);
   rd_kafka_destroy(rk);
-  return st.errors ? 1 : 0;
+  return st.errors || st.acked != static_cast<unsigned long long>(o.num_records) ? 1 : 0;
 }

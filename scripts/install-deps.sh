@@ -11,4 +11,5 @@ $SUDO apt-get install -y --no-install-recommends \
   libgtest-dev libgmock-dev libbenchmark-dev \
   libasio-dev libssl-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev \
   nlohmann-json3-dev libcli11-dev \
-  librdkafka-dev kcat python3-kafka python3-snappy python3-lz4 python3-zstandard
+  librdkafka-dev kcat python3-kafka python3-snappy python3-lz4 python3-zstandard \
+  python3-matplotlib

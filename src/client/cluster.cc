@@ -76,11 +76,25 @@ std::chrono::milliseconds cluster::backoff(int failures) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms * jitter(rng_)));
 }
 
+std::chrono::milliseconds cluster::setup_timeout(int failures) {
+  const double max_ms = static_cast<double>(std::max(cfg_.socket_connection_setup_timeout_max,
+                                                     cfg_.socket_connection_setup_timeout).count());
+  double ms = static_cast<double>(cfg_.socket_connection_setup_timeout.count());
+  for (int i = 0; i < failures && ms < max_ms; ++i) ms *= 2;
+  ms = std::min(ms, max_ms);
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  return std::chrono::milliseconds(std::max<std::int64_t>(1, static_cast<std::int64_t>(ms * jitter(rng_))));
+}
+
 void cluster::connect(node& n, clock::time_point now) {
   if (closed_ || n.conn || now < n.next_attempt) return;
   broker_address target = resolve_override(n.address);
   const std::int32_t id = n.id;
-  n.conn = std::make_shared<connection>(io_, id, target.host, target.port, conn_opts_,
+  // socket.connection.setup.timeout.ms doubles with each failed attempt up to
+  // socket.connection.setup.timeout.max.ms, +-20% (Java's ClusterConnectionStates).
+  connection_options opts = conn_opts_;
+  opts.setup_timeout = setup_timeout(n.failures);
+  n.conn = std::make_shared<connection>(io_, id, target.host, target.port, opts,
                                         [this, id](connection& c, const kprod::error& why) {
                                           auto it = nodes_.find(id);
                                           if (it != nodes_.end() && it->second.conn.get() == &c) on_closed(id, why);

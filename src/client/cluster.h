@@ -119,6 +119,7 @@ class cluster {
   void on_metadata(std::int32_t node_id, std::int16_t version, bool full, const kprod::error& e,
                    std::span<const std::uint8_t> body);
   std::chrono::milliseconds backoff(int failures);
+  std::chrono::milliseconds setup_timeout(int failures);
   broker_address resolve_override(const broker_address& a) const;
 
   asio::io_context& io_;

@@ -1,4 +1,5 @@
 #include "producer/accumulator.h"
+#include "producer/idempotence.h"
 
 #include <algorithm>
 #include <cstring>
@@ -185,7 +186,8 @@ void accumulator::append_to_partition(topic_state& t, std::int32_t partition, st
     std::lock_guard lk(q.mu);
     producer_batch* b = q.batches.empty() ? nullptr : q.batches.back().get();
     bool fits = b && !b->full && !b->is_sealed() && !b->in_flight && b->attempts == 0 &&
-                b->builder.size_bytes() + upper <= limit;
+                b->builder.size_bytes() + upper <= limit &&
+                b->record_count + 1 < static_cast<std::int32_t>(batch_id_step);
     if (fits) {
       give_back = batch_overhead_bytes;  // no new batch was needed
       reserved -= batch_overhead_bytes;
@@ -198,7 +200,7 @@ void accumulator::append_to_partition(topic_state& t, std::int32_t partition, st
       if (now == clock::time_point{}) now = clock::now();  // only a new batch needs the time
       nb->topic = t.name;
       nb->partition = partition;
-      nb->id = q.next_batch_id++;
+      nb->id = (q.next_batch_id++) * batch_id_step;
       nb->created = now;
       nb->slots.reserve(has_handler ? std::min<std::size_t>(limit / std::max<std::size_t>(upper, 16) + 1, 4096) : 0);
       nb->deadline = now + *cfg_.delivery_timeout;
@@ -460,6 +462,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         if (times.drained == clock::time_point{}) times.drained = now;
         if (q.in_flight >= per_partition_limit || !node_ready(q.leader)) continue;
         if (partition_gate && !(*partition_gate)(t.name, static_cast<std::int32_t>(pi))) continue;
+        if (idempotent && !sequence_identity_ready(q, b, producer_id, producer_epoch)) continue;
         if (!b.is_sealed()) {
           auto sealed = seal(b);
           if (!sealed.ok()) continue;  // cannot happen short of a codec failure; retried next round
@@ -471,14 +474,17 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
           continue;
         }
         used += size;
-        // Stamp on first send, and again after a producer id reset.
-        if (idempotent && (b.base_sequence < 0 || b.producer_id != producer_id || b.producer_epoch != producer_epoch)) {
-          b.producer_id = producer_id;
-          b.producer_epoch = producer_epoch;
+        // Stamp on first send, and again after the partition moved to a new
+        // producer id or epoch; a retry under the same ones resends the
+        // same bytes.
+        if (idempotent && (b.base_sequence < 0 || b.producer_id != q.seq_producer_id ||
+                           b.producer_epoch != q.seq_producer_epoch)) {
+          b.producer_id = q.seq_producer_id;
+          b.producer_epoch = q.seq_producer_epoch;
           b.base_sequence = q.next_sequence;
           q.next_sequence = static_cast<std::int32_t>(
               (static_cast<std::int64_t>(q.next_sequence) + b.record_count) & 0x7fffffff);
-          protocol::restamp_batch(b.sealed, {producer_id, producer_epoch, b.base_sequence, transactional_});
+          protocol::restamp_batch(b.sealed, {b.producer_id, b.producer_epoch, b.base_sequence, transactional_});
         }
         b.in_flight = true;
         t.last_used = now;

@@ -49,8 +49,16 @@ struct partition_queue {
   // I/O thread only.
   std::int32_t leader = -1;
   int in_flight = 0;
+  // Idempotence: the producer id and epoch this partition's sequences count
+  // under (it switches to the producer's current ones only when none of its
+  // batches is unacknowledged), the next sequence, the ids of batches sent
+  // and not yet completed (ids, not sequences: sequences wrap at INT32_MAX),
+  // and whether it waits for a KIP-360 epoch bump (sending nothing).
+  std::int64_t seq_producer_id = -1;
+  std::int16_t seq_producer_epoch = -1;
   std::int32_t next_sequence = 0;
-  std::set<std::int32_t> unacked_sequences;  // sent, not yet completed
+  std::set<std::uint64_t> unacked_batches;
+  bool bump_pending = false;
   clock::time_point leader_lost_at{};
 };
 
@@ -131,8 +139,12 @@ class accumulator {
                 const partition_gate_fn* partition_gate = nullptr);
 
   // Puts a batch that will be retried back at the front of its queue, in
-  // base-sequence order, not before `retry_at`.
+  // creation order, not before `retry_at`.
   void reenqueue(std::unique_ptr<producer_batch> b);
+  // MESSAGE_TOO_LARGE: `pieces` (from split_batch(), in record order) take
+  // the place of the in-flight batch `big` in its queue, with its buffer
+  // reservation and flush epoch (batch_split.cc).
+  void requeue_split(std::unique_ptr<producer_batch> big, std::vector<std::unique_ptr<producer_batch>> pieces);
   // Called once a batch left the in-flight set (success or final failure).
   void batch_done(const producer_batch& b);
 

@@ -23,6 +23,11 @@ class flush_tracker {
     ++outstanding_[epoch_];
     return epoch_;
   }
+  // One more unit in an existing epoch (a batch split into pieces).
+  void add_to(std::uint64_t epoch) {
+    std::lock_guard lk(mu_);
+    ++outstanding_[epoch];
+  }
   void remove(std::uint64_t epoch) {
     std::lock_guard lk(mu_);
     dec(epoch);

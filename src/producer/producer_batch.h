@@ -26,6 +26,8 @@ namespace kprod::producer_detail {
 
 using clock = std::chrono::steady_clock;
 
+inline constexpr std::uint64_t batch_id_step = std::uint64_t{1} << 24;
+
 struct record_slot {
   detail::completion done;
   std::int64_t timestamp_ms;
@@ -37,7 +39,11 @@ struct record_slot {
 struct producer_batch {
   std::string_view topic;  // owned by the accumulator's topic state
   std::int32_t partition = -1;
-  std::uint64_t id = 0;  // creation order within its partition: retries go back in this order
+  // Creation order within its partition: retries go back in this order.
+  // Batches are numbered in steps of 2^24 (batch_id_step) and a piece of a
+  // split batch takes its parent's id plus the index of its first record, so
+  // pieces sort between their neighbours.
+  std::uint64_t id = 0;
 
   protocol::record_batch_builder builder;  // while open
   std::vector<std::uint8_t> sealed;        // wire bytes once sealed

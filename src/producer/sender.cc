@@ -13,6 +13,8 @@
 #include "protocol/generated/init_producer_id_response.h"
 #include "protocol/generated/produce_response.h"
 #include "protocol/produce_request_writer.h"
+#include "producer/batch_split.h"
+#include "producer/idempotence.h"
 
 namespace kprod::producer_detail {
 namespace {
@@ -117,10 +119,13 @@ clock::time_point sender::run_once(clock::time_point now) {
     return clock::time_point::max();
   }
   if (txn_) txn_step(now, next);  // transactional: the transaction manager owns the producer id
-  const bool can_send = txn_ ? txn_->can_send() : !idempotent_ || (producer_id_ >= 0 && !pid_reset_needed_);
-  if (!can_send && !txn_) {
-    maybe_init_producer_id(now);
-    if (next_pid_attempt_ > now) next = std::min(next, next_pid_attempt_);
+  const bool can_send = txn_ ? txn_->can_send() : !idempotent_ || producer_id_ >= 0;
+  if (idempotent_ && !txn_) {
+    if (producer_id_ >= 0 && bump_requested_) maybe_bump_epoch();
+    if (producer_id_ < 0 || new_producer_id_needed_) {
+      maybe_init_producer_id(now);
+      if (next_pid_attempt_ > now) next = std::min(next, next_pid_attempt_);
+    }
   }
 
   // 3. Ready batches, one Produce request per leader.
@@ -207,9 +212,8 @@ clock::time_point sender::expire_in_flight(clock::time_point now) {
 
 void sender::maybe_init_producer_id(clock::time_point now) {
   if (init_pid_in_flight_ || now < next_pid_attempt_) return;
-  // A new producer id resets every sequence: wait until nothing stamped with
-  // the old one is in flight, or retries could overtake newer batches.
-  if (in_flight_requests_ > 0) return;
+  // No need to wait for in-flight batches: each partition moves to the new
+  // id only once its own batches are resolved (idempotence.h).
   auto c = cluster_.any_ready_connection(now);
   if (!c) return;
   const std::int16_t broker_max = c->version_for(protocol::init_producer_id_api::key);
@@ -252,19 +256,11 @@ void sender::maybe_init_producer_id(clock::time_point now) {
             }
             producer_id_ = resp.producer_id;
             producer_epoch_ = resp.producer_epoch;
-            pid_reset_needed_ = false;
-            acc_.for_each_queue([](topic_state&, std::int32_t, partition_queue& q) {
-              q.next_sequence = 0;
-              q.unacked_sequences.clear();
-            });
+            new_producer_id_needed_ = false;
             wake();
           });
 }
 
-void sender::reset_producer_id() {
-  if (!idempotent_) return;
-  pid_reset_needed_ = true;
-}
 
 void sender::send_produce(std::int32_t node, std::vector<std::unique_ptr<producer_batch>> batches,
                           clock::time_point now) {
@@ -293,7 +289,7 @@ void sender::send_produce(std::int32_t node, std::vector<std::unique_ptr<produce
     b->ever_sent = true;
     ++b->attempts;
     if (idempotent_) {
-      if (auto* q = acc_.queue(std::string(b->topic), b->partition)) q->unacked_sequences.insert(b->base_sequence);
+      if (auto* q = acc_.queue(std::string(b->topic), b->partition)) q->unacked_batches.insert(b->id);
     }
   }
   auto body = rs->writer.encode(rs->version, cfg_.transactional_id, static_cast<std::int16_t>(cfg_.acks),
@@ -370,16 +366,12 @@ void sender::on_produce_response(const std::shared_ptr<request_state>& rs, const
       kprod::error err(code, msg);
       if (stale_metadata_error(code)) cluster_.request_update();
       if (txn_ && txn_produce_error(b, code, err)) continue;
-      if (idempotent_ && code == kafka_errc::out_of_order_sequence_number) {
-        auto* q = acc_.queue(std::string(b->topic), b->partition);
-        const bool behind_earlier = q && !q->unacked_sequences.empty() && *q->unacked_sequences.begin() < b->base_sequence;
-        if (!behind_earlier) reset_producer_id();
-        retry_or_fail(std::move(b), err, false);
+      if ((code == kafka_errc::message_too_large || code == kafka_errc::record_list_too_large) &&
+          b->record_count > 1) {
+        split_and_requeue(std::move(b));
         continue;
       }
-      if (idempotent_ &&
-          (code == kafka_errc::unknown_producer_id || code == kafka_errc::invalid_producer_epoch)) {
-        reset_producer_id();
+      if (idempotent_ && handle_sequence_error(*b, code)) {
         retry_or_fail(std::move(b), err, false);
         continue;
       }
@@ -409,7 +401,7 @@ void sender::retry_or_fail(std::unique_ptr<producer_batch> b, const kprod::error
     complete(std::move(b), e, outcome_unknown ? persistence::possibly_persisted : persistence::not_persisted, -1, -1);
     return;
   }
-  // The batch keeps its place in unacked_sequences while it waits to be
+  // The batch keeps its place in unacked_batches while it waits to be
   // resent: batches behind it that get OUT_OF_ORDER are then recognised as
   // such (retriable), not as a lost producer state.
   b->retry_at = now + retry_backoff(std::max(b->attempts, 1));
@@ -419,9 +411,13 @@ void sender::retry_or_fail(std::unique_ptr<producer_batch> b, const kprod::error
 void sender::complete(std::unique_ptr<producer_batch> b, const kprod::error& e, persistence status,
                       std::int64_t base_offset, std::int64_t log_append_time) {
   if (idempotent_ && b->base_sequence >= 0) {
-    if (auto* q = acc_.queue(std::string(b->topic), b->partition)) q->unacked_sequences.erase(b->base_sequence);
-    // A failed batch leaves a hole in the sequence: start over with a new id.
-    if (e && b->ever_sent && !txn_) reset_producer_id();
+    if (auto* q = acc_.queue(std::string(b->topic), b->partition)) {
+      q->unacked_batches.erase(b->id);
+      // A failed batch leaves a hole in the partition's sequences: what
+      // follows restarts at 0 under a bumped epoch.
+      // (Transactional: the coordinator bumps the epoch after the abort.)
+      if (e && b->ever_sent && !aborted_ && !txn_) request_epoch_bump(*q);
+    }
   }
   if (txn_ && e) txn_record_failed(*b, e, status);
   {

@@ -6,12 +6,18 @@
 // to run. Responses are classified per partition:
 //
 //   NONE / DUPLICATE_SEQUENCE_NUMBER      -> complete (offset -1 for a duplicate)
+//   MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE on several records
+//                                         -> split in halves, resent in order
 //   retriable, lost connection, timeout   -> back to the queue front, backoff
 //   OUT_OF_ORDER behind an earlier batch  -> retriable (that batch failed first)
-//   OUT_OF_ORDER at the head, UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH
-//                                         -> new producer id, sequences from 0,
-//                                            retried with the same records
-//   anything else                         -> the batch's records fail
+//   OUT_OF_ORDER at the head, UNKNOWN_PRODUCER_ID
+//                                         -> KIP-360: that partition restarts at
+//                                            sequence 0 under a bumped epoch,
+//                                            the batch is retried
+//   INVALID_PRODUCER_EPOCH                -> the same under a new producer id
+//   anything else                         -> the batch's records fail (and, if
+//                                            it was sent, its partition's
+//                                            epoch is bumped over the hole)
 //
 // All of it runs on the I/O thread; completions are invoked there.
 #pragma once
@@ -94,7 +100,11 @@ class sender {
   void complete(std::unique_ptr<producer_batch> b, const kprod::error& e, persistence status, std::int64_t base_offset,
                 std::int64_t log_append_time);
   void fail_pending(accumulator::expired_pending& p, const kprod::error& e);
-  void reset_producer_id();
+  // Idempotence recovery (sender_idempotence.cc).
+  bool handle_sequence_error(producer_batch& b, kafka_errc code);
+  void request_epoch_bump(partition_queue& q);
+  void maybe_bump_epoch();
+  void split_and_requeue(std::unique_ptr<producer_batch> b);
   std::chrono::milliseconds retry_backoff(int attempts);
 
   asio::io_context& io_;
@@ -113,7 +123,8 @@ class sender {
   std::int64_t producer_id_ = -1;
   std::int16_t producer_epoch_ = -1;
   bool init_pid_in_flight_ = false;
-  bool pid_reset_needed_ = false;
+  bool new_producer_id_needed_ = false;  // INVALID_PRODUCER_EPOCH, or the epoch is exhausted
+  bool bump_requested_ = false;          // some partition_queue::bump_pending
   clock::time_point next_pid_attempt_{};
   kprod::error fatal_;
 
@@ -126,6 +137,7 @@ class sender {
   bool txn_produce_error(std::unique_ptr<producer_batch>& b, kafka_errc code, const kprod::error& err);
   void txn_record_failed(const producer_batch& b, const kprod::error& e, persistence status);
   void txn_shutdown(const kprod::error& why);
+  void txn_record_sequence_refused();
 
   std::map<std::int32_t, clock::time_point> throttled_until_;
   clock::time_point next_idle_check_{};  // metadata.max.idle.ms sweep

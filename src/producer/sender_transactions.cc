@@ -46,7 +46,7 @@ bool sender::txn_produce_error(std::unique_ptr<producer_batch>& b, kafka_errc co
       return true;
     case kafka_errc::out_of_order_sequence_number: {
       auto* q = acc_.queue(std::string(b->topic), b->partition);
-      const bool behind_earlier = q && !q->unacked_sequences.empty() && *q->unacked_sequences.begin() < b->base_sequence;
+      const bool behind_earlier = q && !q->unacked_batches.empty() && *q->unacked_batches.begin() < b->id;
       if (behind_earlier) return false;  // an earlier batch failed first: retriable
       complete(std::move(b), err, persistence::not_persisted, -1, -1);
       return true;
@@ -71,7 +71,8 @@ void sender::txn_record_failed(const producer_batch& b, const kprod::error& e, p
     // handed out again (Java's adjustSequencesDueToFailedBatch, simplified).
     auto* q = acc_.queue(std::string(b.topic), b.partition);
     const auto after = static_cast<std::int32_t>((static_cast<std::int64_t>(b.base_sequence) + b.record_count) & 0x7fffffff);
-    if (q && q->next_sequence == after) {
+    if (q && q->seq_producer_id == b.producer_id && q->seq_producer_epoch == b.producer_epoch &&
+        q->next_sequence == after) {
       q->next_sequence = b.base_sequence;
     } else {
       unknown_state = true;
@@ -81,5 +82,14 @@ void sender::txn_record_failed(const producer_batch& b, const kprod::error& e, p
 }
 
 void sender::txn_shutdown(const kprod::error& why) { txn_->shutdown(why); }
+
+void sender::txn_record_sequence_refused() {
+  // A batch split after MESSAGE_TOO_LARGE: its sequence range was refused.
+  // Java re-sequences the pieces inside the same range; here the transaction
+  // becomes abortable and the next one starts under a bumped epoch.
+  txn_->on_record_failure(error(kafka_errc::out_of_order_sequence_number,
+                                "a batch was split after MESSAGE_TOO_LARGE; its sequence numbers were refused"),
+                          true);
+}
 
 }  // namespace kprod::producer_detail

@@ -260,11 +260,8 @@ void transaction_manager::send_init_producer_id(client::connection& c) {
                  if (handle_error(err, "InitProducerId", coordinator_kind::transaction, transactional_id_)) return;
                  producer_id_ = resp.producer_id;
                  producer_epoch_ = resp.producer_epoch;
-                 // A new epoch starts every partition's sequence at 0.
-                 acc_.for_each_queue([](topic_state&, std::int32_t, partition_queue& q) {
-                   q.next_sequence = 0;
-                   q.unacked_sequences.clear();
-                 });
+                 // Partitions move to the new epoch (sequences from 0) at their
+                 // next drain (idempotence.h: sequence_identity_ready).
                  std::lock_guard lk(mu_);
                  if (state_ != txn_state::initializing) return;
                  epoch_bump_needed_ = false;

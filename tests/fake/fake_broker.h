@@ -174,6 +174,9 @@ struct fake_cluster_options {
   // (as the brief of older brokers); false: success with the original base
   // offset (what brokers since 2.x answer).
   bool duplicate_as_error = true;
+  // The sequence a new producer (or epoch) must start at (0 like a broker's
+  // strict check; tests of the INT32_MAX -> 0 wrap start elsewhere).
+  std::int32_t first_sequence = 0;
 };
 
 class fake_cluster {

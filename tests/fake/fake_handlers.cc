@@ -212,7 +212,7 @@ handler_reply fake_cluster::impl::handle_produce(const request_view& rv, const a
                 // A new producer (or epoch) starts at sequence 0. Stricter than
                 // a broker, which accepts any first sequence of an unknown
                 // producer: a gap at the start is then visible to tests.
-                if (h.base_sequence != 0) code = err_out_of_order_sequence;
+                if (h.base_sequence != opts.first_sequence) code = err_out_of_order_sequence;
               } else {
                 for (const auto& lb : ps.last_batches) {
                   if (lb.first_seq == h.base_sequence && lb.last_seq == last_seq) dup = &lb;
@@ -250,7 +250,10 @@ handler_reply fake_cluster::impl::handle_produce(const request_view& rv, const a
               for (const auto& [hk, hv] : orec.headers) sr.headers.emplace_back(hk, text(hv));
               sr.producer_id = h.producer_id;
               sr.producer_epoch = h.producer_epoch;
-              sr.sequence = h.base_sequence < 0 ? -1 : h.base_sequence + static_cast<std::int32_t>(i);
+              sr.sequence = h.base_sequence < 0 ? -1
+                                                : static_cast<std::int32_t>((static_cast<std::int64_t>(h.base_sequence) +
+                                                                             static_cast<std::int64_t>(i)) &
+                                                                            0x7fffffff);
               sr.produce_version = v;
               sr.transactional = txn_batch;
               if (txn_batch) sr.outcome = stored_record::txn_outcome::open;

@@ -34,6 +34,7 @@ struct perf_options {
   double throughput = -1;  // records/s; <= 0: unlimited
   std::int64_t keys = 0;   // 0: null keys
   std::string payload_file;
+  std::int64_t threads = 1;  // application threads calling send
   bool json = false;
 };
 

@@ -80,6 +80,8 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   perf_cmd->add_option("--payload-file", perf.payload_file, "Values are this file's lines, in turn")
       ->type_name("FILE");
+  perf_cmd->add_option("--threads", perf.threads, "Application threads calling send (record i: thread i % N)")
+      ->check(CLI::Range(1, 256));
   perf_cmd->add_flag("--json", perf.json, "Print the summary as one JSON object on stdout");
 
   metadata_options meta;

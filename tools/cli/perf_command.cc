@@ -12,6 +12,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
 #include "payload_generator.h"
 #include "commands.h"
@@ -169,7 +170,10 @@ int run_perf(const perf_options& o) {
     }
     payloads = std::move(*pl);
   }
-  payload_generator gen(o.payload_file.empty() ? static_cast<std::size_t>(o.record_size) : 0);
+  if (o.threads < 1 || o.threads > 256) {
+    std::fprintf(stderr, "kprod perf: --threads must be in 1..256\n");
+    return exit_usage;
+  }
 
   install_interrupt_handler();
   auto s = open_session("perf", o.conn, {o.topic});
@@ -181,34 +185,49 @@ int run_perf(const perf_options& o) {
   perf_state st;
   const bool paced = o.throughput > 0;
   const double interval_ns = paced ? 1e9 / o.throughput : 0;
-  char key_buf[32];
   std::optional<progress_reporter> progress;
   progress.emplace(st, o.num_records);
 
+  // Record i goes to application thread i % threads; with one thread the
+  // main thread sends. Each thread has its own value buffer and key text, so
+  // every record's bytes are the same whatever the thread count.
+  const std::int64_t threads = std::max<std::int64_t>(1, o.threads);
   const std::int64_t start_ns = now_ns();
-  for (std::int64_t i = 0; i < o.num_records && !interrupted(); ++i) {
-    std::int64_t t_send;
-    if (paced) {
-      // Open loop: record i is due at start + i / throughput whatever happened
-      // before; its latency counts from when it was due.
-      t_send = start_ns + static_cast<std::int64_t>(std::llround(static_cast<double>(i) * interval_ns));
-      const std::int64_t ahead = t_send - now_ns();
-      if (ahead > 0 && wait_interruptible(std::chrono::nanoseconds(ahead))) break;
-    } else {
-      t_send = now_ns();
+  auto send_share = [&](std::int64_t first) {
+    payload_generator gen(o.payload_file.empty() ? static_cast<std::size_t>(o.record_size) : 0);
+    char key_buf[32];
+    for (std::int64_t i = first; i < o.num_records && !interrupted(); i += threads) {
+      std::int64_t t_send;
+      if (paced) {
+        // Open loop: record i is due at start + i / throughput whatever happened
+        // before; its latency counts from when it was due.
+        t_send = start_ns + static_cast<std::int64_t>(std::llround(static_cast<double>(i) * interval_ns));
+        const std::int64_t ahead = t_send - now_ns();
+        if (ahead > 0 && wait_interruptible(std::chrono::nanoseconds(ahead))) break;
+      } else {
+        t_send = now_ns();
+      }
+      record r;
+      r.topic = o.topic;
+      r.value = payloads.empty() ? gen.make(static_cast<std::uint64_t>(i))
+                                 : std::string_view(payloads[static_cast<std::size_t>(i) % payloads.size()]);
+      if (o.keys > 0) {
+        const int n = std::snprintf(key_buf, sizeof key_buf, "key-%lld", static_cast<long long>(i % o.keys));
+        r.key = std::string_view(key_buf, static_cast<std::size_t>(n));
+      }
+      const std::uint64_t bytes = r.value->size() + (r.key ? r.key->size() : 0);
+      st.sent.fetch_add(1);
+      auto res = send_with_backpressure(p, r, on_ack{&st, t_send, bytes}, st.gate, max_block);
+      if (!res) st.fail(res.error());
     }
-    record r;
-    r.topic = o.topic;
-    r.value = payloads.empty() ? gen.make(static_cast<std::uint64_t>(i))
-                               : std::string_view(payloads[static_cast<std::size_t>(i) % payloads.size()]);
-    if (o.keys > 0) {
-      const int n = std::snprintf(key_buf, sizeof key_buf, "key-%lld", static_cast<long long>(i % o.keys));
-      r.key = std::string_view(key_buf, static_cast<std::size_t>(n));
-    }
-    const std::uint64_t bytes = r.value->size() + (r.key ? r.key->size() : 0);
-    st.sent.fetch_add(1);
-    auto res = send_with_backpressure(p, r, on_ack{&st, t_send, bytes}, st.gate, max_block);
-    if (!res) st.fail(res.error());
+  };
+  if (threads == 1) {
+    send_share(0);
+  } else {
+    std::vector<std::thread> senders;
+    senders.reserve(static_cast<std::size_t>(threads));
+    for (std::int64_t t = 0; t < threads; ++t) senders.emplace_back(send_share, t);
+    for (auto& t : senders) t.join();
   }
 
   // Never hang: the library completes every record within delivery.timeout.ms;
