@@ -36,6 +36,7 @@
 #include "kprod/metrics.h"
 #include "kprod/record.h"
 #include "kprod/result.h"
+#include "kprod/transaction.h"
 
 namespace kprod {
 
@@ -129,6 +130,31 @@ class producer {
   // Brokers and every topic of the cluster (a Metadata request for all
   // topics), waiting up to max.block.ms.
   result<cluster_info> cluster_metadata();
+
+  // ---- transactions (transactional.id set; see kprod/transaction.h) ----------
+  // Java's KafkaProducer semantics. A call in the wrong state fails with
+  // client_errc::illegal_state naming the state; after a fatal error (fenced:
+  // client_errc::fenced) every call returns that error. A blocking call that
+  // times out (client_errc::timed_out) keeps its outcome pending: call it
+  // again to keep waiting. Blocking calls from a completion handler fail with
+  // would_deadlock. Without transactional.id they fail with illegal_state.
+  //
+  // Finds the transaction coordinator, gets the producer id and epoch (fencing
+  // any earlier producer with the same transactional.id). Once per producer.
+  result<void> init_transactions(std::chrono::milliseconds timeout);
+  // Starts a transaction: records may be sent until commit or abort. Records
+  // sent outside a transaction fail (illegal_state) without being queued.
+  result<void> begin_transaction();
+  // Commits consumed offsets as part of the transaction (consume-transform-
+  // produce): they count only if the transaction commits.
+  result<void> send_offsets_to_transaction(const std::vector<topic_partition_offset>& offsets,
+                                           const consumer_group_metadata& group, std::chrono::milliseconds timeout);
+  // Sends what is buffered, waits until every record of the transaction is
+  // acknowledged, then commits. If any record failed the commit fails and
+  // only abort_transaction() is allowed.
+  result<void> commit_transaction(std::chrono::milliseconds timeout);
+  // Fails records not yet sent, waits for those in flight, then aborts.
+  result<void> abort_transaction(std::chrono::milliseconds timeout);
 
   const producer_config& config() const noexcept;
 

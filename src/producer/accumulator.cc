@@ -28,7 +28,7 @@ bool valid_topic_name(std::string_view t) {
 }  // namespace
 
 accumulator::accumulator(const producer_config& cfg, buffer_pool& pool, wakeup_fn wake)
-    : cfg_(cfg), pool_(pool), wake_(std::move(wake)) {
+    : cfg_(cfg), pool_(pool), wake_(std::move(wake)), transactional_(cfg.transactional_id.has_value()) {
   if (cfg_.compression != compression_type::none) {
     int level = cfg_.compression == compression_type::gzip  ? cfg_.gzip_level
                 : cfg_.compression == compression_type::lz4 ? cfg_.lz4_level
@@ -437,7 +437,8 @@ void accumulator::update_load_stats(topic_state& t, clock::time_point now) {
 }
 
 accumulator::drained accumulator::drain(clock::time_point now, const std::function<bool(std::int32_t)>& node_ready,
-                                        bool idempotent, std::int64_t producer_id, std::int16_t producer_epoch) {
+                                        bool idempotent, std::int64_t producer_id, std::int16_t producer_epoch,
+                                        const partition_gate_fn* partition_gate) {
   drained out;
   std::map<std::int32_t, std::int64_t> request_bytes;
   const int per_partition_limit = idempotent ? std::min(cfg_.max_in_flight, 5) : cfg_.max_in_flight;
@@ -460,6 +461,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         times.ready = now;
         if (times.drained == clock::time_point{}) times.drained = now;
         if (q.in_flight >= per_partition_limit || !node_ready(q.leader)) continue;
+        if (partition_gate && !(*partition_gate)(t.name, static_cast<std::int32_t>(pi))) continue;
         if (idempotent && !sequence_identity_ready(q, b, producer_id, producer_epoch)) continue;
         if (!b.is_sealed()) {
           auto sealed = seal(b);
@@ -482,7 +484,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
           b.base_sequence = q.next_sequence;
           q.next_sequence = static_cast<std::int32_t>(
               (static_cast<std::int64_t>(q.next_sequence) + b.record_count) & 0x7fffffff);
-          protocol::restamp_batch(b.sealed, {b.producer_id, b.producer_epoch, b.base_sequence, false});
+          protocol::restamp_batch(b.sealed, {b.producer_id, b.producer_epoch, b.base_sequence, transactional_});
         }
         b.in_flight = true;
         t.last_used = now;

@@ -131,8 +131,12 @@ class accumulator {
     bool unknown_leader = false;  // some partition with data has no leader
     bool more = false;            // ready batches left for another request
   };
+  // `partition_gate` (transactions): a partition whose gate says no keeps
+  // its batches (not yet added to the transaction).
+  using partition_gate_fn = std::function<bool(std::string_view topic, std::int32_t partition)>;
   drained drain(clock::time_point now, const std::function<bool(std::int32_t)>& node_ready, bool idempotent,
-                std::int64_t producer_id, std::int16_t producer_epoch);
+                std::int64_t producer_id, std::int16_t producer_epoch,
+                const partition_gate_fn* partition_gate = nullptr);
 
   // Puts a batch that will be retried back at the front of its queue, in
   // creation order, not before `retry_at`.
@@ -193,6 +197,7 @@ class accumulator {
   std::atomic<bool> closing_{false};
   std::atomic<std::int64_t> queued_records_{0};
   flush_tracker flushes_;
+  const bool transactional_;  // batches carry the transactional attribute bit
 
   mutable std::shared_mutex topics_mu_;
   struct name_hash {

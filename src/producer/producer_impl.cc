@@ -5,6 +5,8 @@
 
 #include <asio/post.hpp>
 
+#include "producer/transaction_manager.h"
+
 namespace kprod::producer_detail {
 
 using producer_detail::clock;
@@ -61,8 +63,18 @@ result<void> producer_impl::enqueue(const record& r, detail::completion done, bo
   // close() waits for sends in progress, so that none slips in after its
   // final sweep (every record gets exactly one completion).
   active_sends_.fetch_add(1);
+  // Transactional: the state check and the append happen under the send
+  // lock, so commit/abort never miss a record appended in the transaction.
+  std::shared_lock<std::shared_mutex> txn_lock;
+  kprod::error txn_refusal;
+  if (auto* txn = transactions()) {
+    txn_lock = txn->lock_for_send();
+    txn_refusal = txn->check_send();
+  }
   result<void> res = closing_.load() ? result<void>(error(client_errc::producer_closed, "producer is closed"))
+                     : txn_refusal   ? result<void>(txn_refusal)
                                      : acc_.append(r, done, has_handler, may_block && !on_io_thread());
+  if (txn_lock.owns_lock()) txn_lock.unlock();
   active_sends_.fetch_sub(1);
   if (res.ok()) return res;
   if (report_enqueue_errors && has_handler) {

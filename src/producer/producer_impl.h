@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 
 #include <asio/executor_work_guard.hpp>
@@ -20,6 +21,8 @@
 
 namespace kprod::producer_detail {
 
+class transaction_manager;
+
 class producer_impl {
  public:
   explicit producer_impl(const producer_config& validated);
@@ -32,6 +35,9 @@ class producer_impl {
   result<cluster_info> cluster_metadata();
   const producer_config& config() const noexcept { return cfg_; }
   producer_metrics metrics() const;
+  // Null unless transactional.id is set.
+  transaction_manager* transactions() noexcept { return sender_->transactions(); }
+  bool on_io_thread_now() const noexcept { return on_io_thread(); }
 
  private:
   bool on_io_thread() const noexcept { return std::this_thread::get_id() == io_thread_id_; }

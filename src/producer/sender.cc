@@ -1,5 +1,7 @@
 #include "producer/sender.h"
 
+#include "producer/transaction_manager.h"
+
 #include <algorithm>
 
 #include <asio/post.hpp>
@@ -52,7 +54,9 @@ struct sender::request_state {
 };
 
 sender::sender(asio::io_context& io, const producer_config& cfg, accumulator& acc, client::cluster& cl)
-    : io_(io), cfg_(cfg), acc_(acc), cluster_(cl), timer_(io), idempotent_(cfg.enable_idempotence.value_or(false)) {}
+    : io_(io), cfg_(cfg), acc_(acc), cluster_(cl), timer_(io), idempotent_(cfg.enable_idempotence.value_or(false)) {
+  if (cfg_.transactional_id) txn_setup();
+}
 
 sender::~sender() = default;
 
@@ -114,8 +118,9 @@ clock::time_point sender::run_once(clock::time_point now) {
     abort_all(fatal_);
     return clock::time_point::max();
   }
-  const bool can_send = !idempotent_ || producer_id_ >= 0;
-  if (idempotent_) {
+  if (txn_) txn_step(now, next);  // transactional: the transaction manager owns the producer id
+  const bool can_send = txn_ ? txn_->can_send() : !idempotent_ || producer_id_ >= 0;
+  if (idempotent_ && !txn_) {
     if (producer_id_ >= 0 && bump_requested_) maybe_bump_epoch();
     if (producer_id_ < 0 || new_producer_id_needed_) {
       maybe_init_producer_id(now);
@@ -139,8 +144,11 @@ clock::time_point sender::run_once(clock::time_point now) {
     };
     // One batch per partition per request: drain again while requests go
     // out, up to the in-flight limit of the connections.
+    const accumulator::partition_gate_fn txn_gate = [this](std::string_view t, std::int32_t p) {
+      return txn_->partition_allowed(t, p);
+    };
     for (int round = 0; round <= cfg_.max_in_flight; ++round) {
-      auto d = acc_.drain(now, node_ready, idempotent_, producer_id_, producer_epoch_);
+      auto d = acc_.drain(now, node_ready, idempotent_, producer_id_, producer_epoch_, txn_ ? &txn_gate : nullptr);
       if (d.unknown_leader) cluster_.request_update();
       next = std::min(next, d.next_ready_check);
       if (d.by_node.empty()) break;
@@ -284,7 +292,7 @@ void sender::send_produce(std::int32_t node, std::vector<std::unique_ptr<produce
       if (auto* q = acc_.queue(std::string(b->topic), b->partition)) q->unacked_batches.insert(b->id);
     }
   }
-  auto body = rs->writer.encode(rs->version, std::nullopt, static_cast<std::int16_t>(cfg_.acks),
+  auto body = rs->writer.encode(rs->version, cfg_.transactional_id, static_cast<std::int16_t>(cfg_.acks),
                                 static_cast<std::int32_t>(cfg_.request_timeout.count()), topics);
   ++in_flight_requests_;
   counters_.requests.fetch_add(1, std::memory_order_relaxed);
@@ -357,6 +365,7 @@ void sender::on_produce_response(const std::shared_ptr<request_state>& rs, const
       }
       kprod::error err(code, msg);
       if (stale_metadata_error(code)) cluster_.request_update();
+      if (txn_ && txn_produce_error(b, code, err)) continue;
       if ((code == kafka_errc::message_too_large || code == kafka_errc::record_list_too_large) &&
           b->record_count > 1) {
         split_and_requeue(std::move(b));
@@ -406,9 +415,11 @@ void sender::complete(std::unique_ptr<producer_batch> b, const kprod::error& e, 
       q->unacked_batches.erase(b->id);
       // A failed batch leaves a hole in the partition's sequences: what
       // follows restarts at 0 under a bumped epoch.
-      if (e && b->ever_sent && !aborted_) request_epoch_bump(*q);
+      // (Transactional: the coordinator bumps the epoch after the abort.)
+      if (e && b->ever_sent && !aborted_ && !txn_) request_epoch_bump(*q);
     }
   }
+  if (txn_ && e) txn_record_failed(*b, e, status);
   {
     completion_scope scope;
     for (auto& slot : b->slots) {
@@ -461,6 +472,7 @@ void sender::abort_all(const kprod::error& why) {
 namespace kprod::producer_detail {
 
 void sender::shutdown(const kprod::error& why) {
+  if (txn_) txn_shutdown(why);
   abort_all(why);
   aborted_ = true;  // responses from here on complete their batches with `why`
   timer_.cancel();

@@ -56,6 +56,8 @@ struct sender_counters {
   }
 };
 
+class transaction_manager;
+
 // True while the current thread runs a record's completion handler.
 bool in_completion_handler() noexcept;
 
@@ -81,6 +83,8 @@ class sender {
   // doing work.
   void shutdown(const kprod::error& why);
   std::size_t in_flight_requests() const noexcept { return in_flight_requests_; }
+  // The transaction manager of a transactional producer (else nullptr).
+  transaction_manager* transactions() noexcept { return txn_.get(); }
   const sender_counters& counters() const noexcept { return counters_; }
 
  private:
@@ -123,6 +127,17 @@ class sender {
   bool bump_requested_ = false;          // some partition_queue::bump_pending
   clock::time_point next_pid_attempt_{};
   kprod::error fatal_;
+
+  // Transactions (sender_transactions.cc): null without transactional.id.
+  std::unique_ptr<transaction_manager> txn_;
+  void txn_setup();
+  void txn_step(clock::time_point now, clock::time_point& next);
+  // A Produce partition error a transactional producer handles its own way;
+  // true when `b` was dealt with.
+  bool txn_produce_error(std::unique_ptr<producer_batch>& b, kafka_errc code, const kprod::error& err);
+  void txn_record_failed(const producer_batch& b, const kprod::error& e, persistence status);
+  void txn_shutdown(const kprod::error& why);
+  void txn_record_sequence_refused();
 
   std::map<std::int32_t, clock::time_point> throttled_until_;
   clock::time_point next_idle_check_{};  // metadata.max.idle.ms sweep

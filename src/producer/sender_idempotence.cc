@@ -36,6 +36,12 @@ bool sender::handle_sequence_error(producer_batch& b, kafka_errc code) {
 }
 
 void sender::request_epoch_bump(partition_queue& q) {
+  if (txn_) {
+    // Only the transaction coordinator may bump a transactional epoch: the
+    // transaction must be aborted, then the next one starts with a new epoch.
+    txn_record_sequence_refused();
+    return;
+  }
   q.bump_pending = true;
   bump_requested_ = true;
 }

@@ -119,6 +119,11 @@ class fake_session : public std::enable_shared_from_this<fake_session> {
         case pr::metadata_api::key: reply = f_.handle_metadata(rv, a); break;
         case pr::init_producer_id_api::key: reply = f_.handle_init_producer_id(rv, a); break;
         case pr::produce_api::key: reply = f_.handle_produce(rv, a); break;
+        case pr::find_coordinator_api::key: reply = f_.handle_find_coordinator(rv, a); break;
+        case pr::add_partitions_to_txn_api::key: reply = f_.handle_add_partitions_to_txn(rv, a); break;
+        case pr::add_offsets_to_txn_api::key: reply = f_.handle_add_offsets_to_txn(rv, a); break;
+        case pr::txn_offset_commit_api::key: reply = f_.handle_txn_offset_commit(rv, a); break;
+        case pr::end_txn_api::key: reply = f_.handle_end_txn(rv, a); break;
         default: return close();  // advertised but not implemented by the fake
       }
     }

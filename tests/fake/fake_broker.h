@@ -133,6 +133,25 @@ struct stored_record {
   std::int16_t producer_epoch = -1;
   std::int32_t sequence = -1;  // this record's sequence (base + delta), -1 without idempotence
   std::int16_t produce_version = -1;
+  // Transactions (fake_txn_handlers.cc): the batch's transactional bit, and
+  // what became of its transaction (open until EndTxn).
+  bool transactional = false;
+  enum class txn_outcome : std::int8_t { none, open, committed, aborted } outcome = txn_outcome::none;
+};
+
+// One transactional step as the fake saw it, in arrival order.
+struct txn_event {
+  enum class kind { init_producer_id, add_partitions, produce, add_offsets, offset_commit, end_txn };
+  kind what = kind::produce;
+  std::string transactional_id;
+  std::string topic;            // add_partitions / produce / offset_commit
+  std::int32_t partition = -1;
+  std::int64_t producer_id = -1;
+  std::int16_t producer_epoch = -1;
+  bool commit = false;          // end_txn
+  bool partition_in_txn = false;  // produce: AddPartitionsToTxn had added it
+  std::int16_t error_code = 0;  // what the fake answered
+  std::int32_t node_id = -1;
 };
 
 // One request as seen (after the header was parsed).
@@ -207,6 +226,13 @@ class fake_cluster {
   // Every partition's records, partition by partition, in offset order.
   std::vector<stored_record> records(const std::string& topic) const;
   std::size_t record_count(const std::string& topic) const;
+
+  // ---- transactions ------------------------------------------------------------------
+  // Coordinator of a transactional id (key_type 1) or group (0); default node 1.
+  void set_coordinator(std::int8_t key_type, const std::string& key, std::int32_t node_id);
+  std::vector<txn_event> txn_events() const;
+  // Offsets committed for a group by committed transactions: (topic, partition) -> offset.
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> committed_offsets(const std::string& group) const;
 
   // Closes every open connection to `node_id` (-1: all brokers).
   void drop_connections(std::int32_t node_id = -1);

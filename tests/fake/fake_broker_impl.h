@@ -50,6 +50,16 @@ struct handler_reply {
 
 class fake_session;
 
+// A transactional id as its coordinator remembers it.
+struct fake_txn {
+  std::int64_t producer_id = -1;
+  std::int16_t producer_epoch = -1;
+  bool ongoing = false;
+  std::set<std::pair<std::string, std::int32_t>> partitions;
+  std::set<std::string> groups;
+  std::map<std::tuple<std::string, std::string, std::int32_t>, std::int64_t> pending_offsets;  // group, topic, partition
+};
+
 struct fake_cluster::impl {
   explicit impl(fake_cluster_options o);
 
@@ -84,6 +94,18 @@ struct fake_cluster::impl {
   std::uint64_t next_connection_id = 1;
   std::map<std::uint64_t, std::weak_ptr<fake_session>> sessions;
 
+  // Transactions (fake_txn_handlers.cc).
+  std::map<std::string, fake_txn> txns;
+  std::map<std::pair<std::int8_t, std::string>, std::int32_t> coordinators;  // (key type, key) -> node
+  std::map<std::tuple<std::string, std::string, std::int32_t>, std::int64_t> group_offsets;
+  std::vector<txn_event> txn_log;
+  std::int32_t coordinator_for(std::int8_t key_type, const std::string& key) const;  // under mu
+  // Produce of a transactional batch: the error code to answer (0: append),
+  // and whether the partition was added to the transaction. Under mu.
+  std::int16_t check_txn_produce(const std::optional<std::string>& txn_id, std::int64_t pid, std::int16_t epoch,
+                                 const std::string& topic, std::int32_t partition, std::int32_t node_id);
+  void end_transaction_locked(const std::string& txn_id, fake_txn& t, bool commit);
+
   void accept(broker& b);
   void create_topic_locked(const std::string& topic, int partitions, std::vector<std::int32_t> leaders);
   // Runs the interceptors for `rv`: the first that handles it decides.
@@ -95,6 +117,12 @@ struct fake_cluster::impl {
   handler_reply handle_metadata(const request_view& rv, const action& a);
   handler_reply handle_init_producer_id(const request_view& rv, const action& a);
   handler_reply handle_produce(const request_view& rv, const action& a);
+  handler_reply handle_txn_init_producer_id(const request_view& rv, const action& a);
+  handler_reply handle_find_coordinator(const request_view& rv, const action& a);
+  handler_reply handle_add_partitions_to_txn(const request_view& rv, const action& a);
+  handler_reply handle_add_offsets_to_txn(const request_view& rv, const action& a);
+  handler_reply handle_txn_offset_commit(const request_view& rv, const action& a);
+  handler_reply handle_end_txn(const request_view& rv, const action& a);
 };
 
 }  // namespace kprod::test

@@ -129,6 +129,7 @@ handler_reply fake_cluster::impl::handle_init_producer_id(const request_view& rv
   pr::init_producer_id_request req;
   kprod::codec::byte_reader r(rv.body);
   if (!pr::decode(r, req, v).ok()) return {false, {}, {}};
+  if (req.transactional_id && !req.transactional_id->empty()) return handle_txn_init_producer_id(rv, a);
   std::lock_guard lk(mu);
   pr::init_producer_id_response resp;
   if (a.apply) {
@@ -191,6 +192,14 @@ handler_reply fake_cluster::impl::handle_produce(const request_view& rv, const a
               break;
             }
             std::int64_t base_offset = part.next_offset;
+            const bool txn_batch = (h.attributes & pr::batch_v2::transactional_bit) != 0;
+            if (txn_batch) {
+              if (std::int16_t code = check_txn_produce(req.transactional_id, h.producer_id, h.producer_epoch,
+                                                        td.name, pd.index, rv.node_id)) {
+                set_error(code);
+                break;
+              }
+            }
             if (h.producer_id >= 0) {
               auto& ps = producers[{h.producer_id, td.name, pd.index}];
               const std::int32_t last_seq =
@@ -246,6 +255,8 @@ handler_reply fake_cluster::impl::handle_produce(const request_view& rv, const a
                                                                              static_cast<std::int64_t>(i)) &
                                                                             0x7fffffff);
               sr.produce_version = v;
+              sr.transactional = txn_batch;
+              if (txn_batch) sr.outcome = stored_record::txn_outcome::open;
               part.log.push_back(std::move(sr));
             }
             if (prr.base_offset < 0) prr.base_offset = base_offset;
