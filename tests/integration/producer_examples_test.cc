@@ -39,6 +39,7 @@ struct example_case {
   const char* name;
   const char* topic;
   std::vector<key_value> expected;  // in send order
+  std::vector<key_value> maybe = {};  // may be read back (at most once each), or not
 };
 
 void PrintTo(const example_case& c, std::ostream* os) { *os << c.name; }
@@ -68,12 +69,34 @@ std::vector<example_case> cases() {
                  {{"o-1", R"({"id":"o-1","item":"apple","quantity":3})"},
                   {"o-2", R"({"id":"o-2","item":"pear","quantity":1})"},
                   {"o-3", R"({"id":"o-3","item":"fig","quantity":12})"}}});
+  // Transaction 1 is aborted. Its records are failed if they were not sent
+  // yet; any that were sent stay in the log of librdkafka 2.0.2's mock,
+  // which writes no abort markers and ignores read_committed (a real broker
+  // hides them). So they may be read back here, at most once each.
+  example_case txn{"transactions", "example-transactions", {}};
+  for (int t = 0; t < 3; ++t) {
+    for (int i = 0; i < 10; ++i) {
+      (t == 1 ? txn.maybe : txn.expected)
+          .emplace_back(std::nullopt, "txn " + std::to_string(t) + " record " + std::to_string(i));
+    }
+  }
+  out.push_back(txn);
   return out;
 }
 
 // Every expected record exactly once; records of one key in send order.
 ::testing::AssertionResult consumed_as_sent(const std::vector<key_value>& expected,
-                                            const std::vector<test::consumed_record>& got) {
+                                            const std::vector<test::consumed_record>& got_all,
+                                            std::vector<key_value> maybe = {}) {
+  std::vector<test::consumed_record> got;
+  for (const auto& c : got_all) {
+    auto m = std::find(maybe.begin(), maybe.end(), key_value(c.key, c.value));
+    if (m != maybe.end()) {
+      maybe.erase(m);  // once at most
+      continue;
+    }
+    got.push_back(c);
+  }
   std::vector<key_value> got_kv;
   std::map<std::optional<std::string>, std::int32_t> key_partition;
   for (const auto& c : got) {
@@ -120,10 +143,10 @@ TEST_P(ProducerExamples, RunsAgainstTheMockClusterAndItsRecordsReadBack) {
 
   auto kc = test::consume_with_kcat((*mc)->bootstrap(), c.topic, 60s);
   ASSERT_TRUE(kc.ok()) << kc.error().message();
-  EXPECT_TRUE(consumed_as_sent(c.expected, *kc)) << "kcat";
+  EXPECT_TRUE(consumed_as_sent(c.expected, *kc, c.maybe)) << "kcat";
   auto py = test::consume_with_python((*mc)->bootstrap(), c.topic, 60s);
   ASSERT_TRUE(py.ok()) << py.error().message();
-  EXPECT_TRUE(consumed_as_sent(c.expected, *py)) << "python3-kafka";
+  EXPECT_TRUE(consumed_as_sent(c.expected, *py, c.maybe)) << "python3-kafka";
   EXPECT_TRUE(test::exited_cleanly((*mc)->stop()));
 }
 
