@@ -7,7 +7,10 @@
 namespace kprod::producer_detail {
 namespace {
 
-constexpr std::int64_t batch_overhead_bytes = 61 + 64;  // v2 header + per-batch bookkeeping
+constexpr std::int64_t batch_bookkeeping_bytes = 64 + static_cast<std::int64_t>(sizeof(producer_batch));
+// A record's worst case: a batch of its own (v2 header + bookkeeping).
+constexpr std::int64_t batch_overhead_bytes =
+    static_cast<std::int64_t>(protocol::batch_v2::header_size) + batch_bookkeeping_bytes;
 constexpr std::int64_t slot_bytes = static_cast<std::int64_t>(sizeof(record_slot));
 
 std::int64_t now_ms() {
@@ -25,10 +28,26 @@ bool valid_topic_name(std::string_view t) {
   });
 }
 
+std::atomic<std::uint64_t> next_accumulator_id{1};
+
+// The topic an application thread sent to last, per thread: most threads send
+// to one topic, and a name compare is cheaper than a hash, a map lookup and
+// the shared lock. Topic states live as long as their accumulator, which the
+// id identifies (an address could be reused by a later producer).
+struct last_topic_cache {
+  std::uint64_t accumulator_id = 0;
+  topic_state* topic = nullptr;
+};
+thread_local last_topic_cache last_topic;
+
 }  // namespace
 
 accumulator::accumulator(const producer_config& cfg, buffer_pool& pool, wakeup_fn wake)
-    : cfg_(cfg), pool_(pool), wake_(std::move(wake)), transactional_(cfg.transactional_id.has_value()) {
+    : cfg_(cfg),
+      pool_(pool),
+      wake_(std::move(wake)),
+      id_(next_accumulator_id.fetch_add(1)),
+      transactional_(cfg.transactional_id.has_value()) {
   if (cfg_.compression != compression_type::none) {
     int level = cfg_.compression == compression_type::gzip  ? cfg_.gzip_level
                 : cfg_.compression == compression_type::lz4 ? cfg_.lz4_level
@@ -45,10 +64,14 @@ std::int64_t accumulator::reservation_for(std::size_t wire_bytes, bool has_handl
   return static_cast<std::int64_t>(wire_bytes) + (has_handler ? slot_bytes : 0);
 }
 
+
 topic_state* accumulator::find_topic(std::string_view name) {
+  if (last_topic.accumulator_id == id_ && last_topic.topic->name == name) return last_topic.topic;
   std::shared_lock lk(topics_mu_);
   auto it = topics_.find(name);
-  return it == topics_.end() ? nullptr : it->second.get();
+  if (it == topics_.end()) return nullptr;
+  last_topic = {id_, it->second.get()};
+  return it->second.get();
 }
 
 topic_state& accumulator::topic_for(std::string_view name) {
@@ -96,19 +119,9 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
                                                     std::to_string(cfg_.buffer_memory));
   }
   if (closing_) return error(client_errc::producer_closed, "producer is closing");
-  bool got = may_block ? pool_.reserve(reserved + batch_overhead_bytes, cfg_.max_block)
-                       : pool_.try_reserve(reserved + batch_overhead_bytes);
-  if (!got) {
-    if (closing_) return error(client_errc::producer_closed, "producer is closing");
-    return error(client_errc::queue_full, may_block ? "buffer.memory exhausted for max.block.ms" : "buffer.memory exhausted");
-  }
-  // The batch overhead was reserved pessimistically so that a new batch can
-  // always be opened; append_to_partition gives it back when the record joined
-  // an existing batch.
   topic_state* tp = find_topic(r.topic);
   if (!tp) {
     if (!valid_topic_name(r.topic)) {
-      pool_.release(reserved + batch_overhead_bytes);
       return error(client_errc::invalid_argument,
                    "topic name '" + std::string(r.topic) + "' is invalid (1-249 of [a-zA-Z0-9._-])");
     }
@@ -124,8 +137,6 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
       if (r.partition) {
         p = *r.partition;
         if (p >= static_cast<std::int32_t>(t.partitions.size())) {
-          tl.unlock();
-          pool_.release(reserved + batch_overhead_bytes);
           return error(client_errc::invalid_argument, "partition " + std::to_string(p) + " of topic '" + t.name +
                                                           "' does not exist (" + std::to_string(t.partitions.size()) +
                                                           " partitions)");
@@ -133,21 +144,50 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
       } else {
         auto chosen = t.partitioner->partition(r.key ? u8(*r.key) : nullptr, key_len, r.value ? u8(*r.value) : nullptr,
                                                value_len, -1, t.view());
-        if (!chosen.ok()) {
-          tl.unlock();
-          pool_.release(reserved + batch_overhead_bytes);
-          return chosen.error();
-        }
+        if (!chosen.ok()) return chosen.error();
         p = chosen->partition;
         choice = *chosen;
       }
-      append_to_partition(t, p, ts, r.key ? u8(*r.key) : nullptr, key_len, r.value ? u8(*r.value) : nullptr,
-                          value_len, headers, done, has_handler, reserved + batch_overhead_bytes, {}, nullptr);
+      const record_args args{ts, r.key ? u8(*r.key) : nullptr, key_len, r.value ? u8(*r.value) : nullptr,
+                             value_len, headers, wire, has_handler};
+      // Only a new batch or a buffer that must grow takes bytes from the pool;
+      // a record that fits the open batch's buffer touches no shared counter.
+      // Waiting for memory happens with no lock held (the I/O thread frees it).
+      std::int64_t held = 0;
+      clock::time_point deadline{};  // read the clock only if memory is needed
+      for (;;) {
+        const std::int64_t need = append_to_partition(t, p, args, done, held, {}, nullptr);
+        if (need == 0) break;
+        tl.unlock();
+        if (deadline == clock::time_point{}) deadline = clock::now() + cfg_.max_block;
+        const std::int64_t more = need - held;
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        const bool got = may_block ? pool_.reserve(more, std::max(left, std::chrono::milliseconds(0)))
+                                   : pool_.try_reserve(more);
+        if (!got) {
+          if (held) pool_.release(held);
+          if (closing_) return error(client_errc::producer_closed, "producer is closing");
+          return error(client_errc::queue_full,
+                       may_block ? "buffer.memory exhausted for max.block.ms" : "buffer.memory exhausted");
+        }
+        held = need;
+        tl.lock();  // partitions never shrink: p is still valid
+      }
       t.partitioner->on_append(choice, wire);
+      tl.unlock();
+      if (held) pool_.release(held);
       return {};
     }
   }
-  // Metadata not known yet: keep an owned copy until it is.
+  // Metadata not known yet: keep an owned copy until it is; it holds its
+  // worst case (a batch of its own) from buffer.memory meanwhile.
+  if (closing_) return error(client_errc::producer_closed, "producer is closing");
+  bool got = may_block ? pool_.reserve(reserved + batch_overhead_bytes, cfg_.max_block)
+                       : pool_.try_reserve(reserved + batch_overhead_bytes);
+  if (!got) {
+    if (closing_) return error(client_errc::producer_closed, "producer is closing");
+    return error(client_errc::queue_full, may_block ? "buffer.memory exhausted for max.block.ms" : "buffer.memory exhausted");
+  }
   pending_record pr;
   pr.partition = r.partition;
   if (r.key) pr.key.emplace(*r.key);
@@ -172,61 +212,139 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
   return {};
 }
 
-void accumulator::append_to_partition(topic_state& t, std::int32_t partition, std::int64_t ts,
-                                      const std::uint8_t* key, std::int32_t key_len, const std::uint8_t* value,
-                                      std::int32_t value_len, std::span<const protocol::record_header_view> headers,
-                                      detail::completion& done, bool has_handler, std::int64_t reserved,
-                                      clock::time_point now, const std::uint64_t* pending_epoch) {
+namespace {
+
+std::size_t round_up_pow2(std::size_t n, std::size_t floor) noexcept {
+  std::size_t c = floor;
+  while (c < n) c *= 2;
+  return c;
+}
+
+}  // namespace
+
+std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t partition, const record_args& a,
+                                              detail::completion& done, std::int64_t& held, clock::time_point now,
+                                              const std::uint64_t* pending_epoch) {
   partition_queue& q = *t.partitions[static_cast<std::size_t>(partition)];
-  const std::size_t upper = protocol::record_batch_builder::record_size_upper_bound(key_len, value_len, headers);
   const std::size_t limit = static_cast<std::size_t>(std::max<std::int32_t>(cfg_.batch_size, 1));
+  constexpr std::size_t header = protocol::batch_v2::header_size;
+  // A record larger than batch.size gets a batch of its own, sized to it.
+  const std::size_t max_cap = std::max(limit, header + a.upper);
   bool wake = false;
-  std::int64_t give_back = 0;
   {
     std::lock_guard lk(q.mu);
     producer_batch* b = q.batches.empty() ? nullptr : q.batches.back().get();
-    bool fits = b && !b->full && !b->is_sealed() && !b->in_flight && b->attempts == 0 &&
-                b->builder.size_bytes() + upper <= limit &&
+    bool open = b && !b->full && !b->is_sealed() && !b->in_flight && b->attempts == 0 &&
                 b->record_count + 1 < static_cast<std::int32_t>(batch_id_step);
-    if (fits) {
-      give_back = batch_overhead_bytes;  // no new batch was needed
-      reserved -= batch_overhead_bytes;
-    } else {
-      if (b && !b->full) {
-        b->full = true;  // the open batch will take no more: it is ready
-        wake = true;
+    if (open && b->builder.size_bytes() + a.upper > limit) {
+      close_batch(q, *b);
+      wake = true;
+      open = false;
+    }
+    if (open) {
+      // Grow by doubling while the pool has room, else by just enough; a
+      // batch that cannot grow is closed (it becomes ready and frees memory
+      // once sent) and the record opens a new one.
+      const std::size_t size = b->builder.size_bytes(), cap = b->builder.capacity_bytes();
+      const std::size_t slots = b->slots.size(), slots_cap = b->slots.capacity();
+      const bool buf_short = cap - size < a.upper;
+      const bool slots_short = a.has_handler && slots == slots_cap;
+      if (buf_short || slots_short) {
+        std::size_t new_cap = buf_short ? std::min(max_cap, std::max(2 * cap, size + a.upper)) : cap;
+        std::size_t new_slots = slots_short ? std::max<std::size_t>(2 * slots_cap, 8) : slots_cap;
+        auto cost = [&] {
+          return static_cast<std::int64_t>(new_cap - cap) +
+                 static_cast<std::int64_t>(new_slots - slots_cap) * slot_bytes;
+        };
+        bool got = take_for_growth(cost(), held);
+        if (!got) {
+          if (buf_short) new_cap = size + a.upper;
+          if (slots_short) new_slots = slots + 1;
+          got = take_for_growth(cost(), held);
+        }
+        if (got) {
+          b->reserved_bytes += cost();
+          b->builder.reserve(new_cap);
+          b->slots.reserve(new_slots);
+        } else {
+          close_batch(q, *b);
+          wake = true;
+          open = false;
+        }
       }
+    }
+    if (!open) {
+      // Sized like this partition's last batch, so that the common batch never
+      // grows (and the budget holds what is really allocated).
+      const std::size_t min_cap = header + a.upper;
+      std::size_t cap = std::max(min_cap, std::min(round_up_pow2(std::max(q.last_batch_bytes, min_cap), 1024), max_cap));
+      std::size_t slot_cap = a.has_handler ? round_up_pow2(q.last_batch_records, 8) : 0;
+      auto cost = [&] {
+        return static_cast<std::int64_t>(cap) + static_cast<std::int64_t>(slot_cap) * slot_bytes +
+               batch_bookkeeping_bytes;
+      };
+      if (cost() > cfg_.buffer_memory) {
+        cap = min_cap;
+        slot_cap = a.has_handler ? 1 : 0;
+      }
+      const std::int64_t need = cost();
+      if (need > held) {
+        if (wake) wake_();
+        return need;  // the caller reserves `need` (maybe waiting) and calls again
+      }
+      held -= need;
       auto nb = std::make_unique<producer_batch>();
       if (now == clock::time_point{}) now = clock::now();  // only a new batch needs the time
       nb->topic = t.name;
       nb->partition = partition;
       nb->id = (q.next_batch_id++) * batch_id_step;
       nb->created = now;
-      nb->slots.reserve(has_handler ? std::min<std::size_t>(limit / std::max<std::size_t>(upper, 16) + 1, 4096) : 0);
+      nb->cache = &pool_.cache();
+      nb->builder.start(a.ts, pool_.cache().take(cap));
+      nb->builder.reserve(cap);
+      nb->slots.reserve(slot_cap);
+      nb->reserved_bytes = need;
       nb->deadline = now + *cfg_.delivery_timeout;
       nb->flush_epoch = flushes_.add();
-      nb->builder.start(ts);
       b = nb.get();
       q.batches.push_back(std::move(nb));
-      wake = true;  // a new batch starts a linger timer the I/O thread must know
+      // A new batch starts a linger timer the I/O thread must know of, unless
+      // it will drain by then anyway (read under q.mu: see drain()).
+      const auto linger_end = (now + cfg_.linger).time_since_epoch().count();
+      if (linger_end < drain_horizon_.load() || flushing() || closing_) wake = true;
     }
-    b->builder.append(ts, key, key_len, value, value_len, headers);
+    b->builder.append(a.ts, a.key, a.key_len, a.value, a.value_len, a.headers);
     if (pending_epoch) b->flush_epoch = flushes_.merge(*pending_epoch, b->flush_epoch);
-    if (has_handler) {
-      b->slots.push_back(record_slot{std::move(done), ts, b->record_count, key_len, value_len});
+    if (a.has_handler) {
+      b->slots.push_back(record_slot{std::move(done), a.ts, b->record_count, a.key_len, a.value_len});
     }
     ++b->record_count;
-    b->reserved_bytes += reserved;
-    b->queue_bytes += static_cast<std::int64_t>(upper);
+    b->queue_bytes += static_cast<std::int64_t>(a.upper);
+    q.queued_bytes += static_cast<std::int64_t>(a.upper);
     if (b->builder.size_bytes() >= limit) {
-      b->full = true;
+      close_batch(q, *b);
       wake = true;
     }
   }
-  q.queued_bytes.fetch_add(static_cast<std::int64_t>(upper), std::memory_order_relaxed);
   queued_records_.fetch_add(1, std::memory_order_relaxed);
-  if (give_back) pool_.release(give_back);
   if (wake) wake_();
+  return 0;
+}
+
+bool accumulator::take_for_growth(std::int64_t cost, std::int64_t& held) {
+  if (cost <= held) {
+    held -= cost;
+    return true;
+  }
+  if (!pool_.try_reserve(cost - held)) return false;
+  held = 0;
+  return true;
+}
+
+void accumulator::close_batch(partition_queue& q, producer_batch& b) {
+  b.full = true;  // it will take no more records: it is ready
+  q.last_batch_bytes = b.builder.size_bytes();
+  q.last_batch_records = static_cast<std::size_t>(b.record_count);
 }
 
 // ---- I/O thread ----------------------------------------------------------------
@@ -368,10 +486,21 @@ void accumulator::drain_pending(topic_state& t, clock::time_point now) {
       pr.done(std::move(rep));
       continue;
     }
-    append_to_partition(t, p, pr.timestamp_ms, pr.key ? u8(*pr.key) : nullptr, key_len,
-                        pr.value ? u8(*pr.value) : nullptr, value_len, hv, pr.done, pr.has_handler,
-                        pr.reserved_bytes, now, &pr.flush_epoch);
-    t.partitioner->on_append(choice, protocol::record_batch_builder::record_size_upper_bound(key_len, value_len, hv));
+    const std::size_t upper = protocol::record_batch_builder::record_size_upper_bound(key_len, value_len, hv);
+    const record_args args{pr.timestamp_ms, pr.key ? u8(*pr.key) : nullptr, key_len,
+                           pr.value ? u8(*pr.value) : nullptr, value_len, hv, upper, pr.has_handler};
+    // The I/O thread must neither wait nor fail here: the record's own
+    // reservation covers a batch of its own; anything more is taken anyway
+    // (later sends wait until it is released).
+    std::int64_t held = pr.reserved_bytes;
+    for (;;) {
+      const std::int64_t need = append_to_partition(t, p, args, pr.done, held, now, &pr.flush_epoch);
+      if (need == 0) break;
+      pool_.force_reserve(need - held);
+      held = need;
+    }
+    if (held) pool_.release(held);
+    t.partitioner->on_append(choice, upper);
   }
   std::unique_lock tl(t.mu);
   if (t.pending.empty()) {
@@ -397,10 +526,9 @@ bool accumulator::batch_ready(const producer_batch& b, clock::time_point now, cl
 
 result<void> accumulator::seal(producer_batch& b) {
   protocol::batch_producer_fields f;  // producer fields are stamped when first sent
-  auto bytes = b.builder.seal(f, compressor_.get());
+  auto bytes = b.builder.seal_buffer(f, compressor_.get(), compress_scratch_);
   if (!bytes.ok()) return bytes.error();
-  b.sealed = std::move(bytes.value());
-  b.builder = protocol::record_batch_builder{};  // free the uncompressed buffer
+  b.sealed = std::move(bytes.value());  // same buffer, same capacity: reserved_bytes still holds
   return {};
 }
 
@@ -440,6 +568,11 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
                                         bool idempotent, std::int64_t producer_id, std::int16_t producer_epoch,
                                         const partition_gate_fn* partition_gate) {
   drained out;
+  // While draining, every new batch wakes the I/O thread; afterwards only one
+  // whose linger ends before this drain's next check. A batch appended after
+  // its queue was scanned reads the horizon after this store (q.mu orders
+  // them), so it sees 0 or a horizon by which the I/O thread drains again.
+  drain_horizon_.store(0);
   std::map<std::int32_t, std::int64_t> request_bytes;
   const int per_partition_limit = idempotent ? std::min(cfg_.max_in_flight, 5) : cfg_.max_in_flight;
   std::shared_lock lk(topics_mu_);
@@ -464,6 +597,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         if (partition_gate && !(*partition_gate)(t.name, static_cast<std::int32_t>(pi))) continue;
         if (idempotent && !sequence_identity_ready(q, b, producer_id, producer_epoch)) continue;
         if (!b.is_sealed()) {
+          if (!b.full) close_batch(q, b);  // linger ended: its size sizes the next batch
           auto sealed = seal(b);
           if (!sealed.ok()) continue;  // cannot happen short of a codec failure; retried next round
         }
@@ -490,7 +624,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         t.last_used = now;
         times.drained = now;
         ++q.in_flight;
-        q.queued_bytes.fetch_sub(b.queue_bytes, std::memory_order_relaxed);
+        q.queued_bytes -= b.queue_bytes;
         b.queue_bytes = 0;
         out.by_node[q.leader].push_back(std::move(q.batches.front()));
         q.batches.pop_front();
@@ -500,6 +634,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
       }
     }
   }
+  drain_horizon_.store(out.next_ready_check.time_since_epoch().count());
   return out;
 }
 
@@ -524,7 +659,10 @@ void accumulator::batch_done(const producer_batch& b) {
   pool_.release(b.reserved_bytes);
   queued_records_.fetch_sub(b.record_count);
   flushes_.remove(b.flush_epoch);
-  if (q && b.queue_bytes) q->queued_bytes.fetch_sub(b.queue_bytes, std::memory_order_relaxed);
+  if (q && b.queue_bytes) {
+    std::lock_guard ql(q->mu);
+    q->queued_bytes -= b.queue_bytes;
+  }
 }
 
 partition_queue* accumulator::queue(const std::string& topic, std::int32_t partition) {

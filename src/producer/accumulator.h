@@ -43,8 +43,12 @@ namespace kprod::producer_detail {
 struct partition_queue {
   std::mutex mu;
   std::deque<std::unique_ptr<producer_batch>> batches;  // front = oldest
-  std::atomic<std::int64_t> queued_bytes{0};            // for the adaptive partitioner
+  std::int64_t queued_bytes = 0;                        // under mu: wire bound of queued records
   std::uint64_t next_batch_id = 0;                      // under mu
+  // Under mu: size of this partition's last closed batch, which sizes the
+  // next batch's buffer.
+  std::size_t last_batch_bytes = 0;
+  std::size_t last_batch_records = 0;
 
   // I/O thread only.
   std::int32_t leader = -1;
@@ -180,11 +184,26 @@ class accumulator {
  private:
   topic_state& topic_for(std::string_view name);
   topic_state* find_topic(std::string_view name);
-  void append_to_partition(topic_state& t, std::int32_t partition, std::int64_t ts, const std::uint8_t* key,
-                           std::int32_t key_len, const std::uint8_t* value, std::int32_t value_len,
-                           std::span<const protocol::record_header_view> headers, detail::completion& done,
-                           bool has_handler, std::int64_t reserved, clock::time_point now,
-                           const std::uint64_t* pending_epoch);
+  struct record_args {
+    std::int64_t ts;
+    const std::uint8_t* key;
+    std::int32_t key_len;
+    const std::uint8_t* value;
+    std::int32_t value_len;
+    std::span<const protocol::record_header_view> headers;
+    std::size_t upper;  // record_size_upper_bound
+    bool has_handler;
+  };
+  // Appends the record if the memory it needs (a new batch, a larger buffer)
+  // is covered by the pool or by `held` (bytes the caller reserved; what is
+  // used is subtracted). Returns 0 once appended, else the bytes the caller
+  // must hold before calling again (nothing was changed but closing the
+  // open batch).
+  std::int64_t append_to_partition(topic_state& t, std::int32_t partition, const record_args& a,
+                                   detail::completion& done, std::int64_t& held, clock::time_point now,
+                                   const std::uint64_t* pending_epoch);
+  bool take_for_growth(std::int64_t cost, std::int64_t& held);
+  static void close_batch(partition_queue& q, producer_batch& b);
   void drain_pending(topic_state& t, clock::time_point now);
   bool batch_ready(const producer_batch& b, clock::time_point now, clock::time_point& next_check) const;
   result<void> seal(producer_batch& b);
@@ -193,9 +212,13 @@ class accumulator {
   const producer_config cfg_;
   buffer_pool& pool_;
   wakeup_fn wake_;
+  const std::uint64_t id_;  // identifies this accumulator in per-thread caches
   std::atomic<int> flushing_{0};
   std::atomic<bool> closing_{false};
   std::atomic<std::int64_t> queued_records_{0};
+  // The I/O thread drains again no later than this (steady clock ticks; 0 =
+  // unknown): a new batch whose linger ends later need not wake it.
+  std::atomic<clock::rep> drain_horizon_{0};
   flush_tracker flushes_;
   const bool transactional_;  // batches carry the transactional attribute bit
 
@@ -208,6 +231,7 @@ class accumulator {
   std::unordered_map<std::string, std::unique_ptr<topic_state>, name_hash, std::equal_to<>> topics_;
 
   std::unique_ptr<codec::compressor> compressor_;  // I/O thread (sealing)
+  std::vector<std::uint8_t> compress_scratch_;     // I/O thread: compressed output before it replaces the records
 
   // Per broker, for partitioner.availability.timeout.ms (Java's node
   // latency stats): when it last had a ready batch, and when one was last

@@ -66,3 +66,42 @@ std::size_t buffer_pool::waiters() const {
 }
 
 }  // namespace kprod::producer_detail
+
+namespace kprod::producer_detail {
+
+protocol::batch_buffer buffer_cache::take(std::size_t capacity) {
+  std::lock_guard lk(mu_);
+  // Exactly the capacity asked for, which is what the caller accounts in
+  // buffer.memory (batches are sized in powers of two, so sizes repeat).
+  // Newest first: warmest in cache.
+  for (std::size_t i = free_.size(); i-- > 0;) {
+    if (free_[i].capacity() != capacity) continue;
+    protocol::batch_buffer out = std::move(free_[i]);
+    free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
+    bytes_ -= out.capacity();
+    return out;
+  }
+  return {};
+}
+
+void buffer_cache::give(protocol::batch_buffer&& b) {
+  const std::size_t cap = b.capacity();
+  if (cap == 0) return;
+  std::lock_guard lk(mu_);
+  // Make room by dropping the oldest buffers: recent sizes predict the next.
+  while (!free_.empty() && bytes_ + cap > max_bytes_) {
+    bytes_ -= free_.front().capacity();
+    free_.erase(free_.begin());
+  }
+  if (bytes_ + cap > max_bytes_) return;  // b is freed here
+  b.clear();
+  bytes_ += cap;
+  free_.push_back(std::move(b));
+}
+
+std::size_t buffer_cache::cached_bytes() const {
+  std::lock_guard lk(mu_);
+  return bytes_;
+}
+
+}  // namespace kprod::producer_detail

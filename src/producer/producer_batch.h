@@ -8,6 +8,10 @@
 //                                    send ... retry with the same bytes
 //                                    complete(): one report per record
 //
+// The batch's buffer (builder, then sealed bytes) comes from and returns to
+// the accumulator's buffer_cache; its capacity, and the slots' capacity, are
+// what the batch holds of buffer.memory (`reserved_bytes`).
+//
 // Only records sent with a handler keep a slot (fire-and-forget records cost
 // nothing beyond their wire bytes). A slot remembers the record's offset
 // delta so its offset is base_offset + delta.
@@ -20,6 +24,7 @@
 
 #include "kprod/detail/completion.h"
 #include "kprod/error.h"
+#include "producer/buffer_pool.h"
 #include "protocol/record_batch.h"
 
 namespace kprod::producer_detail {
@@ -37,6 +42,14 @@ struct record_slot {
 };
 
 struct producer_batch {
+  producer_batch() = default;
+  producer_batch(const producer_batch&) = delete;
+  producer_batch& operator=(const producer_batch&) = delete;
+  ~producer_batch() {
+    if (!cache) return;
+    cache->give(sealed.capacity() ? std::move(sealed) : builder.take_buffer());
+  }
+
   std::string_view topic;  // owned by the accumulator's topic state
   std::int32_t partition = -1;
   // Creation order within its partition: retries go back in this order.
@@ -46,12 +59,13 @@ struct producer_batch {
   std::uint64_t id = 0;
 
   protocol::record_batch_builder builder;  // while open
-  std::vector<std::uint8_t> sealed;        // wire bytes once sealed
+  protocol::batch_buffer sealed;           // wire bytes once sealed
   std::vector<record_slot> slots;
   std::int32_t record_count = 0;
   std::int64_t reserved_bytes = 0;         // taken from the buffer pool
-  std::int64_t queue_bytes = 0;
-  std::uint64_t flush_epoch = 0;           // see flush_tracker            // counted in partition_queue::queued_bytes
+  std::int64_t queue_bytes = 0;            // counted in partition_queue::queued_bytes
+  std::uint64_t flush_epoch = 0;           // see flush_tracker
+  buffer_cache* cache = nullptr;           // where the buffer goes when the batch is destroyed
 
   clock::time_point created;
   clock::time_point deadline;              // created + delivery.timeout.ms

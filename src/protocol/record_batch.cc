@@ -49,11 +49,16 @@ inline std::size_t nonneg(std::int32_t len) noexcept { return len > 0 ? static_c
 
 void record_batch_builder::start(std::int64_t base_timestamp_ms) {
   buf_.clear();
-  if (buf_.capacity() < last_size_) buf_.reserve(last_size_);
-  buf_.resize(header_size);
+  buf_.reserve(std::max(last_size_, header_size));
+  buf_.resize_uninitialized(header_size);  // the header is written by seal
   base_ts_ = base_timestamp_ms;
   max_ts_ = base_timestamp_ms;
   count_ = 0;
+}
+
+void record_batch_builder::start(std::int64_t base_timestamp_ms, batch_buffer&& buf) {
+  buf_ = std::move(buf);
+  start(base_timestamp_ms);
 }
 
 std::size_t record_batch_builder::record_size_upper_bound(std::int32_t key_len, std::int32_t value_len,
@@ -90,11 +95,8 @@ std::size_t record_batch_builder::append(std::int64_t timestamp_ms, const std::u
   const std::size_t total = codec::varint_size(body32) + body;
 
   if (buf_.capacity() - buf_.size() < total) buf_.reserve(std::max(buf_.capacity() * 2, buf_.size() + total));
-  // Grow once, then write in place: the zero-fill of `total` bytes costs less
-  // than a chain of small inserts, and nothing is allocated per record.
-  const std::size_t at = buf_.size();
-  buf_.resize(at + total);
-  std::uint8_t* p = buf_.data() + at;
+  // Reserve once, then write in place: no zero-fill, no per-record allocation.
+  std::uint8_t* p = buf_.extend(total);
   p += put_varint(p, body32);
   *p++ = 0;  // record attributes
   p += codec::encode_varint64(ts_delta, p);
@@ -119,28 +121,37 @@ std::size_t record_batch_builder::append(std::int64_t timestamp_ms, const std::u
 
 kprod::result<std::vector<std::uint8_t>> record_batch_builder::seal(const batch_producer_fields& f,
                                                                     codec::compressor* c) {
+  std::vector<std::uint8_t> scratch;
+  auto sealed = seal_buffer(f, c, scratch);
+  if (!sealed.ok()) return sealed.error();
+  std::vector<std::uint8_t> out(sealed->begin(), sealed->end());
+  buf_ = std::move(sealed.value());  // keep the capacity for the next batch
+  buf_.clear();
+  return out;
+}
+
+kprod::result<batch_buffer> record_batch_builder::seal_buffer(const batch_producer_fields& f, codec::compressor* c,
+                                                              std::vector<std::uint8_t>& scratch) {
   if (count_ == 0 || buf_.size() < header_size)
     return kprod::error(client_errc::illegal_state, "cannot seal a record batch with no records");
 
   const bool compressed = c != nullptr && c->type() != compression_type::none;
-  std::vector<std::uint8_t> out;
+  const std::size_t uncompressed_size = buf_.size();
   if (compressed) {
-    out.reserve(header_size + (buf_.size() - header_size) / 2 + 64);
-    out.resize(header_size);
-    KP_TRY(c->compress(std::span<const std::uint8_t>(buf_).subspan(header_size), out));
-  } else {
-    if (buf_.size() - log_overhead > static_cast<std::size_t>(INT32_MAX))
-      return kprod::error(client_errc::record_too_large, "record batch exceeds 2 GiB");
-    out = std::move(buf_);
-    buf_ = {};
+    scratch.clear();
+    KP_TRY(c->compress(std::span<const std::uint8_t>(buf_.data() + header_size, buf_.size() - header_size), scratch));
+    // The records are no longer needed uncompressed: the compressed form
+    // takes their place behind the header.
+    buf_.resize_uninitialized(header_size + scratch.size());
+    std::memcpy(buf_.data() + header_size, scratch.data(), scratch.size());
   }
-  if (out.size() - log_overhead > static_cast<std::size_t>(INT32_MAX))
+  if (buf_.size() - log_overhead > static_cast<std::size_t>(INT32_MAX))
     return kprod::error(client_errc::record_too_large, "record batch exceeds 2 GiB");
 
-  std::uint8_t* b = out.data();
+  std::uint8_t* b = buf_.data();
   const auto codec_bits = static_cast<std::uint16_t>(compressed ? static_cast<int>(c->type()) : 0);
   put_be(b + base_offset_at, std::uint64_t{0});
-  put_be(b + batch_length_at, static_cast<std::uint32_t>(out.size() - log_overhead));
+  put_be(b + batch_length_at, static_cast<std::uint32_t>(buf_.size() - log_overhead));
   put_be(b + leader_epoch_at, static_cast<std::uint32_t>(-1));
   b[magic_at] = static_cast<std::uint8_t>(magic);
   put_be(b + attributes_at, codec_bits);  // create time; transactional bit set below
@@ -149,12 +160,11 @@ kprod::result<std::vector<std::uint8_t>> record_batch_builder::seal(const batch_
   put_be(b + max_timestamp_at, static_cast<std::uint64_t>(max_ts_));
   put_be(b + records_count_at, static_cast<std::uint32_t>(count_));
   put_producer_fields(b, f);
-  put_crc(out);
+  put_crc(std::span<std::uint8_t>(buf_.data(), buf_.size()));
 
-  last_size_ = compressed ? buf_.size() : out.size();
-  buf_.clear();
+  last_size_ = uncompressed_size;
   count_ = 0;
-  return out;
+  return std::move(buf_);
 }
 
 void restamp_batch(std::span<std::uint8_t> sealed, const batch_producer_fields& f) noexcept {

@@ -32,6 +32,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -97,12 +99,72 @@ struct batch_producer_fields {
   bool transactional = false;
 };
 
+// A growable byte buffer whose growth leaves the new bytes uninitialised
+// (std::vector zero-fills them, which costs a memset per append and touches
+// pages that may never be written). Growth uses realloc, which moves large
+// blocks by remapping pages rather than copying them.
+class batch_buffer {
+ public:
+  batch_buffer() noexcept = default;
+  batch_buffer(const batch_buffer&) = delete;
+  batch_buffer& operator=(const batch_buffer&) = delete;
+  batch_buffer(batch_buffer&& o) noexcept : p_(o.p_), size_(o.size_), cap_(o.cap_) { o.p_ = nullptr, o.size_ = o.cap_ = 0; }
+  batch_buffer& operator=(batch_buffer&& o) noexcept {
+    if (this != &o) {
+      std::free(p_);
+      p_ = o.p_, size_ = o.size_, cap_ = o.cap_;
+      o.p_ = nullptr, o.size_ = o.cap_ = 0;
+    }
+    return *this;
+  }
+  ~batch_buffer() { std::free(p_); }
+
+  std::uint8_t* data() noexcept { return p_; }
+  const std::uint8_t* data() const noexcept { return p_; }
+  std::uint8_t* begin() noexcept { return p_; }
+  std::uint8_t* end() noexcept { return p_ + size_; }
+  const std::uint8_t* begin() const noexcept { return p_; }
+  const std::uint8_t* end() const noexcept { return p_ + size_; }
+  std::size_t size() const noexcept { return size_; }
+  std::size_t capacity() const noexcept { return cap_; }
+  bool empty() const noexcept { return size_ == 0; }
+  void clear() noexcept { size_ = 0; }
+
+  // Capacity becomes at least n (contents kept). Throws std::bad_alloc.
+  void reserve(std::size_t n) {
+    if (n <= cap_) return;
+    void* q = std::realloc(p_, n);
+    if (q == nullptr) throw std::bad_alloc();
+    p_ = static_cast<std::uint8_t*>(q);
+    cap_ = n;
+  }
+  // Size becomes n; bytes past the old size are uninitialised.
+  void resize_uninitialized(std::size_t n) {
+    reserve(n);
+    size_ = n;
+  }
+  // Appends n uninitialised bytes (capacity must suffice) and returns them.
+  std::uint8_t* extend(std::size_t n) noexcept {
+    std::uint8_t* at = p_ + size_;
+    size_ += n;
+    return at;
+  }
+
+ private:
+  std::uint8_t* p_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t cap_ = 0;
+};
+
 // Builds one batch at a time in final wire form. Not thread-safe.
 class record_batch_builder {
  public:
   // Starts a new batch, reusing the buffer's capacity. base_timestamp_ms is
   // the first record's timestamp (later records are stored as deltas).
   void start(std::int64_t base_timestamp_ms);
+  // Starts a new batch in `buf` (a recycled buffer: its capacity is kept,
+  // its contents dropped).
+  void start(std::int64_t base_timestamp_ms, batch_buffer&& buf);
 
   // Upper bound of the bytes one record adds (for batch.size /
   // max.request.size decisions). A negative length means null.
@@ -122,6 +184,16 @@ class record_batch_builder {
   std::int32_t record_count() const noexcept { return count_; }
   // Header + records appended so far (uncompressed).
   std::size_t size_bytes() const noexcept { return buf_.size(); }
+  // Bytes the buffer holds (what the producer accounts in buffer.memory).
+  std::size_t capacity_bytes() const noexcept { return buf_.capacity(); }
+  // Grows the buffer's capacity to at least n bytes (append() also grows it
+  // when needed, by doubling).
+  void reserve(std::size_t n) { buf_.reserve(n); }
+  // Takes the buffer out (for reuse); the builder is then empty.
+  batch_buffer take_buffer() noexcept {
+    count_ = 0;
+    return std::move(buf_);
+  }
   std::int64_t base_timestamp() const noexcept { return base_ts_; }
   std::int64_t max_timestamp() const noexcept { return max_ts_; }
 
@@ -132,8 +204,15 @@ class record_batch_builder {
   // builder unchanged.
   kprod::result<std::vector<std::uint8_t>> seal(const batch_producer_fields& f, codec::compressor* c);
 
+  // seal() without copies: the batch is finished in the builder's own buffer,
+  // which is moved out. A compressed batch is compressed into `scratch` (kept
+  // by the caller so that its capacity is reused) and copied back over the
+  // uncompressed records, so the batch still occupies one buffer.
+  kprod::result<batch_buffer> seal_buffer(const batch_producer_fields& f, codec::compressor* c,
+                                          std::vector<std::uint8_t>& scratch);
+
  private:
-  std::vector<std::uint8_t> buf_;
+  batch_buffer buf_;
   std::int64_t base_ts_ = 0;
   std::int64_t max_ts_ = 0;
   std::int32_t count_ = 0;
