@@ -628,6 +628,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         b.queue_bytes = 0;
         out.by_node[q.leader].push_back(std::move(q.batches.front()));
         q.batches.pop_front();
+        if (!q.batches.empty()) out.more = true;  // another round may take the next one
         // One batch per partition per request: brokers accept exactly one v2
         // batch per partition entry, and answer per partition.
         break;
@@ -698,6 +699,9 @@ std::vector<accumulator::expired_pending> accumulator::take_expired_pending(cloc
   std::vector<expired_pending> out;
   std::shared_lock lk(topics_mu_);
   for (auto& [name, tp] : topics_) {
+    // Most topics have nothing waiting: no exclusive lock for them (it would
+    // stall every sending thread that holds the topic's shared lock).
+    if (!all && !tp->has_pending.load(std::memory_order_acquire)) continue;
     std::unique_lock tl(tp->mu);
     expired_pending e;
     e.topic = tp->name;

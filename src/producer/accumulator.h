@@ -133,7 +133,7 @@ class accumulator {
     std::map<std::int32_t, std::vector<std::unique_ptr<producer_batch>>> by_node;
     clock::time_point next_ready_check = clock::time_point::max();
     bool unknown_leader = false;  // some partition with data has no leader
-    bool more = false;            // ready batches left for another request
+    bool more = false;            // batches left that another round or request may take
   };
   // `partition_gate` (transactions): a partition whose gate says no keeps
   // its batches (not yet added to the transaction).

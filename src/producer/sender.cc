@@ -153,24 +153,32 @@ clock::time_point sender::run_once(clock::time_point now) {
       next = std::min(next, d.next_ready_check);
       if (d.by_node.empty()) break;
       for (auto& [node, batches] : d.by_node) send_produce(node, std::move(batches), now);
+      if (!d.more) break;  // every partition is empty behind what went out: no other round needed
     }
   }
 
-  // 4. Delivery timeouts of what is still queued.
-  for (auto& b : acc_.take_expired_batches(now, false)) {
-    const bool sent = b->ever_sent;
-    complete(std::move(b),
-             error(client_errc::delivery_timeout, "delivery.timeout.ms elapsed before the record was acknowledged"),
-             sent ? persistence::possibly_persisted : persistence::not_persisted, -1, -1);
+  // 4. Delivery timeouts of what is still queued. Scanning every partition
+  // is not free (hundreds of partitions, each behind a lock): at the earliest
+  // deadline, and otherwise at most every expiry_scan_interval.
+  if (now >= next_expiry_scan_) {
+    for (auto& b : acc_.take_expired_batches(now, false)) {
+      const bool sent = b->ever_sent;
+      complete(std::move(b),
+               error(client_errc::delivery_timeout, "delivery.timeout.ms elapsed before the record was acknowledged"),
+               sent ? persistence::possibly_persisted : persistence::not_persisted, -1, -1);
+    }
+    for (auto& p : acc_.take_expired_pending(now, false)) {
+      kprod::error why = cluster_.last_error()
+                             ? error(client_errc::delivery_timeout, "no metadata for topic '" + std::string(p.topic) +
+                                                                        "' (" + cluster_.last_error().message() + ")")
+                             : error(client_errc::delivery_timeout, "no metadata for topic '" + std::string(p.topic) + "'");
+      fail_pending(p, why);
+    }
+    earliest_deadline_ = acc_.next_expiry();
+    // Batches queued after this scan (or retried) are found by the next one.
+    next_expiry_scan_ = std::min(earliest_deadline_, now + expiry_scan_interval);
   }
-  for (auto& p : acc_.take_expired_pending(now, false)) {
-    kprod::error why = cluster_.last_error()
-                           ? error(client_errc::delivery_timeout, "no metadata for topic '" + std::string(p.topic) +
-                                                                      "' (" + cluster_.last_error().message() + ")")
-                           : error(client_errc::delivery_timeout, "no metadata for topic '" + std::string(p.topic) + "'");
-    fail_pending(p, why);
-  }
-  next = std::min(next, acc_.next_expiry());
+  next = std::min(next, earliest_deadline_);
   next = std::min(next, expire_in_flight(now));
   next = std::min(next, cluster_.take_reconnect_wakeup());
   if (next <= now) next = now + std::chrono::milliseconds(1);

@@ -141,6 +141,9 @@ class sender {
 
   std::map<std::int32_t, clock::time_point> throttled_until_;
   clock::time_point next_idle_check_{};  // metadata.max.idle.ms sweep
+  static constexpr std::chrono::milliseconds expiry_scan_interval{20};
+  clock::time_point next_expiry_scan_{};  // delivery.timeout.ms of queued batches
+  clock::time_point earliest_deadline_ = clock::time_point::max();
   // Produce requests awaiting their response: their batches expire at
   // delivery.timeout.ms even if the broker never answers.
   std::vector<std::shared_ptr<request_state>> in_flight_;
