@@ -154,13 +154,15 @@ class fake_session : public std::enable_shared_from_this<fake_session> {
       if (drop) return self->close();
       if (out.empty()) return self->read_size();
       self->out_ = std::move(out);
-      asio::async_write(self->socket_, asio::buffer(self->out_), [self, seen_index](const std::error_code& ec, std::size_t) {
+      {
+        // Before the write: the client may read the answer (and act on it)
+        // before the write's completion handler runs here.
+        std::lock_guard lk(self->f_.mu);
+        self->f_.seen_list[seen_index].answered = steady::now();
+      }
+      asio::async_write(self->socket_, asio::buffer(self->out_), [self](const std::error_code& ec, std::size_t) {
         if (self->closed_) return;
         if (ec) return self->client_gone();
-        {
-          std::lock_guard lk(self->f_.mu);
-          self->f_.seen_list[seen_index].answered = steady::now();
-        }
         self->read_size();
       });
     };
