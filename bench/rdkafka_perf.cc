@@ -266,11 +266,12 @@ int main(int argc, char** argv) {
   const double cpu0 = cpu_seconds();
   const bool paced = o.throughput > 0;
   const double interval_ns = paced ? 1e9 / o.throughput : 0;
-  const std::int64_t start = now_ns();
   const long long threads = o.threads;
+  const kprod::cli::key_table keys(o.keys, o.num_records);  // before the clock starts, as in kprod perf
+  const std::int64_t start = now_ns();
   auto send_share = [&](long long first) {
     kprod::cli::payload_generator gen(payloads.empty() ? static_cast<std::size_t>(o.record_size) : 0);
-    char key[32];
+    kprod::cli::key_table::scratch key_scratch;
     for (long long i = first; i < o.num_records; i += threads) {
       std::int64_t due;
       if (paced) {
@@ -281,11 +282,10 @@ int main(int argc, char** argv) {
       }
       const std::string_view value = payloads.empty() ? gen.make(static_cast<std::uint64_t>(i))
                                                       : std::string_view(payloads[static_cast<std::size_t>(i) % payloads.size()]);
-      int klen = 0;
-      if (o.keys > 0) klen = std::snprintf(key, sizeof key, "key-%lld", i % o.keys);
+      const std::string_view key = o.keys > 0 ? keys.key(i, key_scratch) : std::string_view();
       st.sent.fetch_add(1);
       while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, const_cast<char*>(value.data()),
-                              value.size(), o.keys > 0 ? key : nullptr, static_cast<std::size_t>(klen),
+                              value.size(), o.keys > 0 ? key.data() : nullptr, key.size(),
                               reinterpret_cast<void*>(static_cast<std::intptr_t>(due))) == -1) {
         if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
           st.fail(rd_kafka_err2str(rd_kafka_last_error()));

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include <snappy.h>
@@ -41,6 +42,27 @@ kprod::result<int> resolve_compression_level(compression_type type, int level) {
                                                          std::string(to_string(type)) + ": allowed " + allowed);
   }
   return level;
+}
+
+// ---- compressor ---------------------------------------------------------------
+
+kprod::result<void> compressor::compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) {
+  auto frame = compress_frame(in);
+  if (!frame) return frame.error();
+  out.insert(out.end(), frame->begin(), frame->end());
+  return {};
+}
+
+std::uint8_t* compressor::frame_buffer(std::size_t n, std::size_t keep) {
+  if (n > frame_capacity_) {
+    // Half again as much: batch sizes creep up in small steps early in a run.
+    const std::size_t cap = std::max(n, frame_capacity_ + frame_capacity_ / 2);
+    auto bigger = std::make_unique_for_overwrite<std::uint8_t[]>(cap);
+    if (keep > 0) std::memcpy(bigger.get(), frame_.get(), std::min(keep, frame_capacity_));
+    frame_ = std::move(bigger);
+    frame_capacity_ = cap;
+  }
+  return frame_.get();
 }
 
 
@@ -97,9 +119,8 @@ class bounded_sink {
 class copy_compressor final : public compressor {
  public:
   copy_compressor() : compressor(compression_type::none, 0) {}
-  kprod::result<void> compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) override {
-    out.insert(out.end(), in.begin(), in.end());
-    return {};
+  kprod::result<std::span<const std::uint8_t>> compress_frame(std::span<const std::uint8_t> in) override {
+    return in;
   }
 };
 
@@ -133,29 +154,26 @@ class gzip_compressor final : public compressor {
     ready_ = true;
     return {};
   }
-  kprod::result<void> compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) override {
+  kprod::result<std::span<const std::uint8_t>> compress_frame(std::span<const std::uint8_t> in) override {
     if (!fits_zlib(in.size())) return kprod::error(client_errc::compression_failed, "gzip: input too large");
     deflateReset(&zs_);
-    const std::size_t start = out.size();
+    std::size_t cap = deflateBound(&zs_, static_cast<uLong>(in.size()));
+    std::uint8_t* buf = frame_buffer(cap);
     std::size_t used = 0;
-    out.resize(start + deflateBound(&zs_, static_cast<uLong>(in.size())));
     zs_.next_in = const_cast<Bytef*>(in.data());  // zlib's API is not const-correct
     zs_.avail_in = static_cast<uInt>(in.size());
     for (;;) {
-      if (start + used == out.size()) out.resize(out.size() + 4096);  // deflateBound is exact; belt and braces
-      zs_.next_out = out.data() + start + used;
-      zs_.avail_out = static_cast<uInt>(std::min<std::size_t>(out.size() - start - used, UINT_MAX));
+      if (used == cap) buf = frame_buffer(cap += 4096, used);  // deflateBound is exact; belt and braces
+      zs_.next_out = buf + used;
+      zs_.avail_out = static_cast<uInt>(std::min<std::size_t>(cap - used, UINT_MAX));
       uInt before = zs_.avail_out;
       int rc = deflate(&zs_, Z_FINISH);
       used += before - zs_.avail_out;
       if (rc == Z_STREAM_END) break;
-      if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        out.resize(start);
+      if (rc != Z_OK && rc != Z_BUF_ERROR)
         return kprod::error(client_errc::compression_failed, "gzip: deflate failed (" + std::to_string(rc) + ")");
-      }
     }
-    out.resize(start + used);
-    return {};
+    return std::span<const std::uint8_t>(buf, used);
   }
 
  private:
@@ -221,15 +239,12 @@ constexpr std::size_t xerial_header_size = 16;
 class snappy_compressor final : public compressor {
  public:
   snappy_compressor() : compressor(compression_type::snappy, 0) {}
-  kprod::result<void> compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) override {
+  kprod::result<std::span<const std::uint8_t>> compress_frame(std::span<const std::uint8_t> in) override {
     if (in.size() > UINT32_MAX) return kprod::error(client_errc::compression_failed, "snappy: input too large");
-    const std::size_t start = out.size();
-    out.resize(start + snappy::MaxCompressedLength(in.size()));
+    std::uint8_t* buf = frame_buffer(snappy::MaxCompressedLength(in.size()));
     std::size_t n = 0;
-    snappy::RawCompress(reinterpret_cast<const char*>(in.data()), in.size(),
-                        reinterpret_cast<char*>(out.data() + start), &n);
-    out.resize(start + n);
-    return {};
+    snappy::RawCompress(reinterpret_cast<const char*>(in.data()), in.size(), reinterpret_cast<char*>(buf), &n);
+    return std::span<const std::uint8_t>(buf, n);
   }
 };
 
@@ -282,7 +297,7 @@ class lz4_compressor final : public compressor {
       return kprod::error(client_errc::compression_failed, "lz4: cannot create a compression context");
     return {};
   }
-  kprod::result<void> compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) override {
+  kprod::result<std::span<const std::uint8_t>> compress_frame(std::span<const std::uint8_t> in) override {
     LZ4F_preferences_t prefs;
     std::memset(&prefs, 0, sizeof prefs);
     prefs.frameInfo.blockSizeID = LZ4F_max64KB;           // what the Java client writes
@@ -291,10 +306,8 @@ class lz4_compressor final : public compressor {
     // Like the Java client: the default level means LZ4's fast compressor,
     // any other level the high-compression one.
     prefs.compressionLevel = level() == compression_levels(compression_type::lz4).default_level ? 0 : level();
-    const std::size_t start = out.size();
     const std::size_t bound = LZ4F_HEADER_SIZE_MAX + LZ4F_compressBound(in.size(), &prefs);
-    out.resize(start + bound);
-    std::uint8_t* dst = out.data() + start;
+    std::uint8_t* dst = frame_buffer(bound);
     std::size_t pos = LZ4F_compressBegin(ctx_, dst, bound, &prefs);
     if (!LZ4F_isError(pos)) {
       std::size_t n = LZ4F_compressUpdate(ctx_, dst + pos, bound - pos, in.data(), in.size(), nullptr);
@@ -304,12 +317,9 @@ class lz4_compressor final : public compressor {
       }
       pos = LZ4F_isError(n) ? n : pos + n;
     }
-    if (LZ4F_isError(pos)) {
-      out.resize(start);
+    if (LZ4F_isError(pos))
       return kprod::error(client_errc::compression_failed, std::string("lz4: ") + LZ4F_getErrorName(pos));
-    }
-    out.resize(start + pos);
-    return {};
+    return std::span<const std::uint8_t>(dst, pos);
   }
 
  private:
@@ -366,17 +376,13 @@ class zstd_compressor final : public compressor {
       return kprod::error(client_errc::compression_failed, "zstd: cannot create a compression context");
     return {};
   }
-  kprod::result<void> compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) override {
-    const std::size_t start = out.size();
+  kprod::result<std::span<const std::uint8_t>> compress_frame(std::span<const std::uint8_t> in) override {
     const std::size_t bound = ZSTD_compressBound(in.size());
-    out.resize(start + bound);
-    std::size_t n = ZSTD_compress2(ctx_, out.data() + start, bound, in.data(), in.size());
-    if (ZSTD_isError(n)) {
-      out.resize(start);
+    std::uint8_t* dst = frame_buffer(bound);
+    std::size_t n = ZSTD_compress2(ctx_, dst, bound, in.data(), in.size());
+    if (ZSTD_isError(n))
       return kprod::error(client_errc::compression_failed, std::string("zstd: ") + ZSTD_getErrorName(n));
-    }
-    out.resize(start + n);
-    return {};
+    return std::span<const std::uint8_t>(dst, n);
   }
 
  private:

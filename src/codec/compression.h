@@ -56,15 +56,29 @@ class compressor {
   compression_type type() const noexcept { return type_; }
   int level() const noexcept { return level_; }
 
-  // Appends the compressed form of `in` to `out` (one complete frame).
-  virtual kprod::result<void> compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) = 0;
+  // Appends the compressed form of `in` to `out` (one complete frame). Only
+  // the compressed bytes are written to `out`: it never grows to the codec's
+  // worst-case bound, so no bound-sized zero fill happens per batch.
+  kprod::result<void> compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out);
+
+  // The compressed form of `in` (one complete frame), held by the compressor
+  // until the next call (for compression_type::none, `in` itself): for
+  // callers that copy the frame somewhere anyway and need no vector.
+  virtual kprod::result<std::span<const std::uint8_t>> compress_frame(std::span<const std::uint8_t> in) = 0;
 
  protected:
   compressor(compression_type type, int level) : type_(type), level_(level) {}
 
+  // At least n writable bytes, left uninitialised; earlier contents up to
+  // `keep` bytes survive. The capacity only grows, so after the first few
+  // batches compressing allocates nothing.
+  std::uint8_t* frame_buffer(std::size_t n, std::size_t keep = 0);
+
  private:
   compression_type type_;
   int level_;
+  std::unique_ptr<std::uint8_t[]> frame_;
+  std::size_t frame_capacity_ = 0;
 };
 
 class decompressor {

@@ -192,10 +192,11 @@ int run_perf(const perf_options& o) {
   // main thread sends. Each thread has its own value buffer and key text, so
   // every record's bytes are the same whatever the thread count.
   const std::int64_t threads = std::max<std::int64_t>(1, o.threads);
+  const key_table keys(o.keys, o.num_records);  // before the clock starts, as in rdkafka_perf
   const std::int64_t start_ns = now_ns();
   auto send_share = [&](std::int64_t first) {
     payload_generator gen(o.payload_file.empty() ? static_cast<std::size_t>(o.record_size) : 0);
-    char key_buf[32];
+    key_table::scratch key_scratch;
     for (std::int64_t i = first; i < o.num_records && !interrupted(); i += threads) {
       std::int64_t t_send;
       if (paced) {
@@ -211,10 +212,7 @@ int run_perf(const perf_options& o) {
       r.topic = o.topic;
       r.value = payloads.empty() ? gen.make(static_cast<std::uint64_t>(i))
                                  : std::string_view(payloads[static_cast<std::size_t>(i) % payloads.size()]);
-      if (o.keys > 0) {
-        const int n = std::snprintf(key_buf, sizeof key_buf, "key-%lld", static_cast<long long>(i % o.keys));
-        r.key = std::string_view(key_buf, static_cast<std::size_t>(n));
-      }
+      if (o.keys > 0) r.key = keys.key(i, key_scratch);
       const std::uint64_t bytes = r.value->size() + (r.key ? r.key->size() : 0);
       st.sent.fetch_add(1);
       auto res = send_with_backpressure(p, r, on_ack{&st, t_send, bytes}, st.gate, max_block);

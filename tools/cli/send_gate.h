@@ -12,19 +12,27 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 
 #include "cli_common.h"
 #include "kprod/producer.h"
 
 namespace kprod::cli {
 
+// Completions arrive in bursts (every record of an acknowledged batch, one
+// after the other), while a waiter needs only the first of them. So a waiter
+// arms the gate before it sleeps and only the completion that disarms it
+// takes the lock and notifies; the rest of the burst costs one atomic
+// increment and one load each.
 class completion_gate {
  public:
   // Called by every delivery callback (producer I/O thread).
   void on_completion() noexcept {
     completions_.fetch_add(1);
-    if (waiters_.load() > 0) {
-      std::lock_guard<std::mutex> lock(mu_);
+    // Both sides use sequentially consistent operations: either the waiter's
+    // check after arming sees this completion, or this sees the armed flag.
+    if (armed_.load() && armed_.exchange(false)) {
+      std::lock_guard<std::mutex> lock(mu_);  // the waiter is inside wait, or has not checked yet
       cv_.notify_all();
     }
   }
@@ -32,17 +40,20 @@ class completion_gate {
 
   // Until a completion after `seen` happened, or `timeout`.
   void wait_after(std::uint64_t seen, std::chrono::nanoseconds timeout) {
-    waiters_.fetch_add(1);
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, timeout, [&] { return completions_.load() > seen; });
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      // Re-armed on every round: a notification for another waiter (several
+      // sender threads) or a spurious wake-up may have disarmed it.
+      armed_.store(true);
+      if (completions_.load() > seen) return;
+      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) return;
     }
-    waiters_.fetch_sub(1);
   }
 
  private:
   std::atomic<std::uint64_t> completions_{0};
-  std::atomic<int> waiters_{0};
+  std::atomic<bool> armed_{false};
   std::mutex mu_;
   std::condition_variable cv_;
 };
@@ -53,17 +64,20 @@ template <typename Callback>
 result<void> send_with_backpressure(producer& p, const record& r, const Callback& callback,
                                     completion_gate& gate, std::chrono::milliseconds max_block) {
   using clock = std::chrono::steady_clock;
-  const auto deadline = clock::now() + max_block;
+  // The deadline is taken at the first full buffer, not before every send:
+  // the clock is read only when a wait may follow.
+  std::optional<clock::time_point> deadline;
   for (;;) {
     const auto seen = gate.completions();
     auto res = p.try_send(r, callback);
     if (res.ok() || res.error().code() != make_error_code(client_errc::queue_full)) return res;
     if (interrupted()) return error(client_errc::queue_full, "interrupted while waiting for buffer space");
     const auto now = clock::now();
-    if (now >= deadline) {
+    if (!deadline) deadline = now + max_block;
+    if (now >= *deadline) {
       return error(client_errc::queue_full, "no buffer space within max.block.ms");
     }
-    gate.wait_after(seen, std::min<clock::duration>(deadline - now, std::chrono::milliseconds(100)));
+    gate.wait_after(seen, std::min<clock::duration>(*deadline - now, std::chrono::milliseconds(100)));
   }
 }
 
