@@ -94,6 +94,8 @@ WORKLOADS = [
     W("lat-10k-linger5", "latency", 20_000, rate=10_000, linger_ms=5, idempotence=False),
     W("lat-100k-linger0", "latency", 200_000, rate=100_000, linger_ms=0, idempotence=False),
     W("lat-100k-linger5", "latency", 200_000, rate=100_000, linger_ms=5, idempotence=False),
+    W("lat-100k-linger0-idem", "latency", 200_000, "as lat-100k-linger0 with idempotence", rate=100_000,
+      linger_ms=0, idempotence=True),
     W("lat-100k-linger5-idem", "latency", 200_000, "as lat-100k-linger5 with idempotence", rate=100_000,
       linger_ms=5, idempotence=True),
     W("100B-600p", "scaling", 200_000, "as 100B over 600 partitions (compare CPU/record with 100B)", partitions=600),
