@@ -437,78 +437,81 @@ void accumulator::set_topic_error(const std::string& topic, const kprod::error& 
 }
 
 void accumulator::drain_pending(topic_state& t, clock::time_point now) {
+  // Records that waited for metadata go first: while has_pending is set,
+  // sends queue behind them. The whole list is appended under the topic's
+  // exclusive lock, which holds new sends back for that moment and then
+  // clears has_pending: draining it piecemeal under the shared lock let busy
+  // sending threads refill the list as fast as it drained, keeping the
+  // producer on this slow path (an exclusive lock per record) for good.
+  // Failures are completed after unlocking (a handler may send).
   std::deque<pending_record> todo;
+  std::vector<std::pair<pending_record*, kprod::error>> failed;
   {
     std::unique_lock tl(t.mu);
-    if (t.pending.empty()) return;
     todo.swap(t.pending);
-  }
-  // Appended with the topic lock shared, like an application thread would;
-  // has_pending stays set until the list is drained so that newer records
-  // queue behind these.
-  for (auto& pr : todo) {
-    std::vector<protocol::record_header_view> hv;
-    hv.reserve(pr.headers.size());
-    for (auto& [k, v] : pr.headers) {
-      hv.push_back({k, v ? u8(*v) : nullptr, v ? static_cast<std::int32_t>(v->size()) : -1});
+    for (auto& pr : todo) {
+      if (auto err = append_pending_locked(t, pr, now)) failed.emplace_back(&pr, std::move(err));
     }
-    const std::int32_t key_len = pr.key ? static_cast<std::int32_t>(pr.key->size()) : -1;
-    const std::int32_t value_len = pr.value ? static_cast<std::int32_t>(pr.value->size()) : -1;
-    std::shared_lock tl(t.mu);
-    const auto count = static_cast<std::int32_t>(t.partitions.size());
-    std::int32_t p = -1;
-    partition_choice choice;
-    kprod::error err;
-    if (pr.partition) {
-      p = *pr.partition;
-      if (p >= count) {
-        err = error(client_errc::invalid_argument, "partition " + std::to_string(p) + " of topic '" + t.name +
-                                                       "' does not exist (" + std::to_string(count) + " partitions)");
-      }
-    } else {
-      auto chosen = t.partitioner->partition(pr.key ? u8(*pr.key) : nullptr, key_len,
-                                             pr.value ? u8(*pr.value) : nullptr, value_len, -1, t.view());
-      if (chosen.ok()) {
-        p = chosen->partition;
-        choice = *chosen;
-      } else {
-        err = chosen.error();
-      }
-    }
-    queued_records_.fetch_sub(1);
-    if (err) {
-      tl.unlock();
-      pool_.release(pr.reserved_bytes);
-      flushes_.remove(pr.flush_epoch);
-      delivery_report rep;
-      rep.error = err;
-      rep.metadata.topic = t.name;
-      pr.done(std::move(rep));
-      continue;
-    }
-    const std::size_t upper = protocol::record_batch_builder::record_size_upper_bound(key_len, value_len, hv);
-    const record_args args{pr.timestamp_ms, pr.key ? u8(*pr.key) : nullptr, key_len,
-                           pr.value ? u8(*pr.value) : nullptr, value_len, hv, upper, pr.has_handler};
-    // The I/O thread must neither wait nor fail here: the record's own
-    // reservation covers a batch of its own; anything more is taken anyway
-    // (later sends wait until it is released).
-    std::int64_t held = pr.reserved_bytes;
-    for (;;) {
-      const std::int64_t need = append_to_partition(t, p, args, pr.done, held, now, &pr.flush_epoch);
-      if (need == 0) break;
-      pool_.force_reserve(need - held);
-      held = need;
-    }
-    if (held) pool_.release(held);
-    t.partitioner->on_append(choice, upper);
-  }
-  std::unique_lock tl(t.mu);
-  if (t.pending.empty()) {
     t.has_pending.store(false, std::memory_order_release);
-  } else {
-    tl.unlock();
-    drain_pending(t, now);  // more arrived meanwhile
   }
+  for (auto& [pr, err] : failed) {
+    delivery_report rep;
+    rep.error = err;
+    rep.metadata.topic = t.name;
+    pr->done(std::move(rep));
+  }
+}
+
+kprod::error accumulator::append_pending_locked(topic_state& t, pending_record& pr, clock::time_point now) {
+  std::vector<protocol::record_header_view> hv;
+  hv.reserve(pr.headers.size());
+  for (auto& [k, v] : pr.headers) {
+    hv.push_back({k, v ? u8(*v) : nullptr, v ? static_cast<std::int32_t>(v->size()) : -1});
+  }
+  const std::int32_t key_len = pr.key ? static_cast<std::int32_t>(pr.key->size()) : -1;
+  const std::int32_t value_len = pr.value ? static_cast<std::int32_t>(pr.value->size()) : -1;
+  const auto count = static_cast<std::int32_t>(t.partitions.size());
+  std::int32_t p = -1;
+  partition_choice choice;
+  kprod::error err;
+  if (pr.partition) {
+    p = *pr.partition;
+    if (p >= count) {
+      err = error(client_errc::invalid_argument, "partition " + std::to_string(p) + " of topic '" + t.name +
+                                                     "' does not exist (" + std::to_string(count) + " partitions)");
+    }
+  } else {
+    auto chosen = t.partitioner->partition(pr.key ? u8(*pr.key) : nullptr, key_len, pr.value ? u8(*pr.value) : nullptr,
+                                           value_len, -1, t.view());
+    if (chosen.ok()) {
+      p = chosen->partition;
+      choice = *chosen;
+    } else {
+      err = chosen.error();
+    }
+  }
+  queued_records_.fetch_sub(1);
+  if (err) {
+    pool_.release(pr.reserved_bytes);
+    flushes_.remove(pr.flush_epoch);
+    return err;
+  }
+  const std::size_t upper = protocol::record_batch_builder::record_size_upper_bound(key_len, value_len, hv);
+  const record_args args{pr.timestamp_ms, pr.key ? u8(*pr.key) : nullptr, key_len,
+                         pr.value ? u8(*pr.value) : nullptr, value_len, hv, upper, pr.has_handler};
+  // The I/O thread must neither wait nor fail here: the record's own
+  // reservation covers a batch of its own; anything more is taken anyway
+  // (later sends wait until it is released).
+  std::int64_t held = pr.reserved_bytes;
+  for (;;) {
+    const std::int64_t need = append_to_partition(t, p, args, pr.done, held, now, &pr.flush_epoch);
+    if (need == 0) break;
+    pool_.force_reserve(need - held);
+    held = need;
+  }
+  if (held) pool_.release(held);
+  t.partitioner->on_append(choice, upper);
+  return {};
 }
 
 bool accumulator::batch_ready(const producer_batch& b, clock::time_point now, clock::time_point& next_check) const {

@@ -205,6 +205,9 @@ class accumulator {
   bool take_for_growth(std::int64_t cost, std::int64_t& held);
   static void close_batch(partition_queue& q, producer_batch& b);
   void drain_pending(topic_state& t, clock::time_point now);
+  // One waiting record into its batch; caller holds t.mu (either way). An
+  // error is the record's to report (its reservation is already released).
+  kprod::error append_pending_locked(topic_state& t, pending_record& pr, clock::time_point now);
   bool batch_ready(const producer_batch& b, clock::time_point now, clock::time_point& next_check) const;
   result<void> seal(producer_batch& b);
   void update_load_stats(topic_state& t, clock::time_point now);

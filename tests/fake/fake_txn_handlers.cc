@@ -36,6 +36,17 @@ constexpr std::int16_t err_invalid_txn_state = 48;
 constexpr std::int16_t err_invalid_producer_id_mapping = 49;
 constexpr std::int16_t err_unknown_topic_or_partition = 3;
 
+// What a coordinator checks first for a transactional request: that it is
+// the coordinator, that it knows this producer id for the transactional id,
+// and that the epoch is current. 0 when all hold.
+std::int16_t txn_identity_error(bool is_coordinator, const fake_txn* st, std::int64_t producer_id,
+                                std::int16_t producer_epoch) {
+  if (!is_coordinator) return err_not_coordinator;
+  if (!st || st->producer_id != producer_id) return err_invalid_producer_id_mapping;
+  if (producer_epoch != st->producer_epoch) return err_invalid_producer_epoch;
+  return 0;
+}
+
 template <typename T>
 std::vector<std::uint8_t> encode_body(const T& msg, std::int16_t version) {
   std::vector<std::uint8_t> out;
@@ -187,13 +198,8 @@ handler_reply fake_cluster::impl::handle_add_partitions_to_txn(const request_vie
   const std::string& id = req.v3_and_below_transactional_id;
   std::int16_t code = 0;
   auto it = txns.find(id);
-  if (coordinator_for(1, id) != rv.node_id) {
-    code = err_not_coordinator;
-  } else if (it == txns.end() || it->second.producer_id != req.v3_and_below_producer_id) {
-    code = err_invalid_producer_id_mapping;
-  } else if (req.v3_and_below_producer_epoch != it->second.producer_epoch) {
-    code = err_invalid_producer_epoch;
-  }
+  code = txn_identity_error(coordinator_for(1, id) == rv.node_id, it == txns.end() ? nullptr : &it->second,
+                            req.v3_and_below_producer_id, req.v3_and_below_producer_epoch);
   pr::add_partitions_to_txn_response resp;
   for (const auto& t : req.v3_and_below_topics) {
     pr::add_partitions_to_txn_response::add_partitions_to_txn_topic_result tr;
@@ -235,13 +241,8 @@ handler_reply fake_cluster::impl::handle_add_offsets_to_txn(const request_view& 
   std::lock_guard lk(mu);
   std::int16_t code = 0;
   auto it = txns.find(req.transactional_id);
-  if (coordinator_for(1, req.transactional_id) != rv.node_id) {
-    code = err_not_coordinator;
-  } else if (it == txns.end() || it->second.producer_id != req.producer_id) {
-    code = err_invalid_producer_id_mapping;
-  } else if (req.producer_epoch != it->second.producer_epoch) {
-    code = err_invalid_producer_epoch;
-  }
+  code = txn_identity_error(coordinator_for(1, req.transactional_id) == rv.node_id, it == txns.end() ? nullptr : &it->second,
+                            req.producer_id, req.producer_epoch);
   if (a.error_code) code = *a.error_code;
   if (code == 0 && a.apply) {
     it->second.groups.insert(req.group_id);
@@ -268,13 +269,9 @@ handler_reply fake_cluster::impl::handle_txn_offset_commit(const request_view& r
   std::lock_guard lk(mu);
   std::int16_t code = 0;
   auto it = txns.find(req.transactional_id);
-  if (coordinator_for(0, req.group_id) != rv.node_id) {
-    code = err_not_coordinator;
-  } else if (it == txns.end() || it->second.producer_id != req.producer_id) {
-    code = err_invalid_producer_id_mapping;
-  } else if (req.producer_epoch != it->second.producer_epoch) {
-    code = err_invalid_producer_epoch;
-  } else if (!it->second.groups.count(req.group_id)) {
+  code = txn_identity_error(coordinator_for(0, req.group_id) == rv.node_id, it == txns.end() ? nullptr : &it->second,
+                            req.producer_id, req.producer_epoch);
+  if (code == 0 && !it->second.groups.count(req.group_id)) {
     code = err_invalid_txn_state;  // AddOffsetsToTxn must come first
   }
   if (a.error_code) code = *a.error_code;
@@ -308,13 +305,9 @@ handler_reply fake_cluster::impl::handle_end_txn(const request_view& rv, const a
   std::lock_guard lk(mu);
   std::int16_t code = 0;
   auto it = txns.find(req.transactional_id);
-  if (coordinator_for(1, req.transactional_id) != rv.node_id) {
-    code = err_not_coordinator;
-  } else if (it == txns.end() || it->second.producer_id != req.producer_id) {
-    code = err_invalid_producer_id_mapping;
-  } else if (req.producer_epoch != it->second.producer_epoch) {
-    code = err_invalid_producer_epoch;
-  } else if (!it->second.ongoing) {
+  code = txn_identity_error(coordinator_for(1, req.transactional_id) == rv.node_id, it == txns.end() ? nullptr : &it->second,
+                            req.producer_id, req.producer_epoch);
+  if (code == 0 && !it->second.ongoing) {
     code = err_invalid_txn_state;
   }
   if (a.error_code) code = *a.error_code;
