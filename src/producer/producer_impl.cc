@@ -106,6 +106,18 @@ result<void> producer_impl::close(std::chrono::milliseconds timeout) {
   std::lock_guard lk(close_mu_);
   if (closed_.load()) return {};
   const auto deadline = timeout == std::chrono::milliseconds::max() ? clock::time_point::max() : clock::now() + timeout;
+  // As Java: a graceful close aborts an open transaction (its records are
+  // never committed, and the coordinator need not time it out). close(0)
+  // does not wait for that.
+  if (auto* txn = transactions(); txn && timeout.count() > 0) {
+    const auto st = txn->state();
+    if (st == producer_detail::txn_state::in_transaction || st == producer_detail::txn_state::abortable_error) {
+      const auto left = deadline == clock::time_point::max()
+                            ? timeout
+                            : std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+      if (left.count() > 0) (void)txn->abort(left);
+    }
+  }
   closing_.store(true);
   acc_.set_closing();
   pool_.close();  // senders blocked on buffer.memory give up now

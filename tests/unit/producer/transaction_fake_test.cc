@@ -110,6 +110,20 @@ TEST(TransactionFake, CommitThenAbortThenCommit) {
   EXPECT_EQ(ends, 3u);
 }
 
+TEST(TransactionFake, CloseAbortsAnOpenTransaction) {
+  txn_fixture f;
+  ASSERT_NO_FATAL_FAILURE(f.init());
+  ASSERT_TRUE(f.p->begin_transaction().ok());
+  f.send_and_wait(0, 50);  // appended, not committed
+  ASSERT_TRUE(f.p->close(10s).ok());
+  f.t.expect_exactly_one_completion_each();
+  EXPECT_EQ(f.indexes(outcome::aborted), range(0, 50)) << "close() must abort the open transaction";
+  EXPECT_TRUE(f.log(outcome::open).empty());
+  std::size_t aborts = 0;
+  for (const auto& e : f.fc.txn_events()) aborts += e.what == txn_event::kind::end_txn && !e.commit && e.error_code == 0;
+  EXPECT_EQ(aborts, 1u);
+}
+
 TEST(TransactionFake, AbortFailsRecordsNotYetSent) {
   txn_fixture f({{"linger.ms", "60000"}, {"batch.size", "1000000"}, {"delivery.timeout.ms", "120000"}});
   ASSERT_NO_FATAL_FAILURE(f.init());
