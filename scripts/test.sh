@@ -21,7 +21,7 @@ ctest --test-dir build-ci --output-on-failure -j "$jobs" --timeout 600 --repeat 
 
 echo "== ASan+UBSan build, unit tests =="
 scripts/build.sh build-asan -DKP_WERROR=ON -DKP_SANITIZE=ON -DKP_BUILD_BENCH=OFF -DKP_BUILD_EXAMPLES=OFF \
-  -DCMAKE_BUILD_TYPE=Debug
+  -DKP_BUILD_INTEGRATION_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" -L unit --timeout 600 | tee "$log_dir/asan.log"
 

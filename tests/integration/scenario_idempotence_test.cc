@@ -107,19 +107,24 @@ TEST(Scenario, RetriableErrorOnTheHeadThenOutOfOrderBehind) {
   EXPECT_GT(r.metrics.retries, 0u);
 }
 
-TEST(Scenario, OutOfOrderSequenceOnTheHeadBatch) {
-  // The brokers answer OUT_OF_ORDER_SEQUENCE_NUMBER to the head batches
-  // (and to everything behind them), appending nothing: kprod must restart
-  // the sequences (new producer id or epoch) and deliver every record once,
-  // in order.
+// From record 3000 every Produce fails with `code` until kprod sends under a
+// new identity; every record must then be delivered once, in order.
+void expect_recovery_by_new_identity(int code, std::chrono::milliseconds rtt) {
   scenario_options o;
-  reject_until_new_producer_id(o, 3000, 45, 20ms);
+  reject_until_new_producer_id(o, 3000, code, rtt);
   o.pace_every = 100;
   auto r = run_scenario(o);
   ASSERT_TRUE(r.ran);
   ASSERT_EQ(r.rule_hits.size(), 1u);
   EXPECT_GE(r.rule_hits[0], 1u) << "a new producer identity was used";
   EXPECT_GT(r.metrics.retries, 0u);
+}
+
+TEST(Scenario, OutOfOrderSequenceOnTheHeadBatch) {
+  // The brokers answer OUT_OF_ORDER_SEQUENCE_NUMBER to the head batches
+  // (and to everything behind them), appending nothing: kprod must restart
+  // the sequences (a bumped epoch) and deliver every record once, in order.
+  expect_recovery_by_new_identity(45, 20ms);
 }
 
 TEST(Scenario, DuplicateSequenceNumberIsSuccessWithoutOffset) {
@@ -146,16 +151,7 @@ TEST(Scenario, UnknownProducerIdAfterIdling) {
   EXPECT_GT(r.metrics.retries, 0u);
 }
 
-TEST(Scenario, UnknownProducerIdWithBatchesInFlight) {
-  scenario_options o;
-  reject_until_new_producer_id(o, 3000, 59, 30ms);
-  o.pace_every = 100;
-  auto r = run_scenario(o);
-  ASSERT_TRUE(r.ran);
-  ASSERT_EQ(r.rule_hits.size(), 1u);
-  EXPECT_GE(r.rule_hits[0], 1u) << "a new producer identity was used";
-  EXPECT_GT(r.metrics.retries, 0u);
-}
+TEST(Scenario, UnknownProducerIdWithBatchesInFlight) { expect_recovery_by_new_identity(59, 30ms); }
 
 TEST(Scenario, EpochErrorOnOnePartitionWhileOthersAreHealthy) {
   // Broker 3 leads partition 2 only, which gets every 100th record (one
