@@ -1,6 +1,9 @@
 #include "client/connection.h"
 
 #include <algorithm>
+#include <cstring>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -77,7 +80,7 @@ void connection::on_connected(const std::error_code& ec) {
     socket_.set_option(asio::socket_base::receive_buffer_size(opts_.receive_buffer_bytes), ignored);
   }
   state_ = state::negotiating;
-  read_size();
+  read_more();
   negotiate(protocol::api_versions_api::max_version);
 }
 
@@ -164,44 +167,81 @@ void connection::write_more() {
   });
 }
 
-void connection::read_size() {
-  auto self = shared_from_this();
-  asio::async_read(socket_, asio::buffer(size_buf_), [self](const std::error_code& ec, std::size_t) {
-    if (self->state_ == state::closed) return;
-    if (ec) {
-      self->close(error(client_errc::connection_lost, "read from broker " + std::to_string(self->node_id_) + ": " +
-                                                          ec.message()));
-      return;
+namespace {
+constexpr std::size_t read_chunk = 64 * 1024;  // one recv; larger frames grow the buffer
+constexpr std::size_t read_min_room = 4096;
+}  // namespace
+
+void connection::read_more() {
+  // Room for at least a size prefix and a small response; compacted first so
+  // that the buffer only grows for frames that need it.
+  if (read_begin_ == read_end_) read_begin_ = read_end_ = 0;
+  if (read_buf_.size() - read_end_ < read_min_room) {
+    if (read_begin_ > 0) {
+      std::memmove(read_buf_.data(), read_buf_.data() + read_begin_, read_end_ - read_begin_);
+      read_end_ -= read_begin_;
+      read_begin_ = 0;
     }
-    codec::byte_reader r(self->size_buf_, 4);
+    if (read_buf_.size() - read_end_ < read_min_room) read_buf_.resize(std::max(read_chunk, read_end_ + read_min_room));
+  }
+  auto self = shared_from_this();
+  socket_.async_read_some(
+      asio::buffer(read_buf_.data() + read_end_, read_buf_.size() - read_end_),
+      [self](const std::error_code& ec, std::size_t n) {
+        if (self->state_ == state::closed) return;
+        if (ec) {
+          self->close(error(client_errc::connection_lost, "read from broker " + std::to_string(self->node_id_) +
+                                                              ": " + ec.message()));
+          return;
+        }
+        self->read_end_ += n;
+        self->handle_frames();
+        if (self->state_ == state::closed) return;
+        if (!self->pending_.empty()) self->ack_now();
+        self->read_more();
+      });
+}
+
+void connection::handle_frames() {
+  while (state_ != state::closed && read_end_ - read_begin_ >= 4) {
+    codec::byte_reader r(read_buf_.data() + read_begin_, 4);
     const std::int32_t n = r.read_i32();
-    if (n < 4 || static_cast<std::size_t>(n) > self->opts_.max_response_bytes) {
-      self->close(error(client_errc::malformed_response,
-                        "broker " + std::to_string(self->node_id_) + " sent a frame length of " + std::to_string(n)));
+    if (n < 4 || static_cast<std::size_t>(n) > opts_.max_response_bytes) {
+      close(error(client_errc::malformed_response,
+                  "broker " + std::to_string(node_id_) + " sent a frame length of " + std::to_string(n)));
       return;
     }
-    self->read_body(static_cast<std::size_t>(n));
-  });
-}
-
-void connection::read_body(std::size_t n) {
-  read_buf_.resize(n);
-  auto self = shared_from_this();
-  asio::async_read(socket_, asio::buffer(read_buf_), [self](const std::error_code& ec, std::size_t) {
-    if (self->state_ == state::closed) return;
-    if (ec) {
-      self->close(error(client_errc::connection_lost, "read from broker " + std::to_string(self->node_id_) + ": " +
-                                                          ec.message()));
+    const std::size_t frame = 4 + static_cast<std::size_t>(n);
+    if (read_end_ - read_begin_ < frame) {
+      // Incomplete: make room for the whole frame so the next reads finish it.
+      if (read_buf_.size() - read_begin_ < frame) {
+        std::memmove(read_buf_.data(), read_buf_.data() + read_begin_, read_end_ - read_begin_);
+        read_end_ -= read_begin_;
+        read_begin_ = 0;
+        if (read_buf_.size() < frame) read_buf_.resize(frame);
+      }
       return;
     }
-    self->handle_frame();
-    if (self->state_ != state::closed) self->read_size();
-  });
+    const std::size_t at = read_begin_;
+    read_begin_ += frame;  // before the callback: it may run anything, never this loop again
+    handle_frame(std::span<const std::uint8_t>(read_buf_.data() + at + 4, static_cast<std::size_t>(n)));
+  }
 }
 
-void connection::handle_frame() {
+void connection::ack_now() {
+  // More responses are due. A peer without TCP_NODELAY (librdkafka's mock,
+  // some proxies) holds a small response back until its previous one is
+  // acknowledged, and the kernel delays that ACK by up to 40 ms when we have
+  // nothing to send: acknowledge at once instead. Linux only, best effort.
+#ifdef TCP_QUICKACK
+  const int one = 1;
+  (void)::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+#endif
+}
+
+void connection::handle_frame(std::span<const std::uint8_t> frame) {
   last_activity_ = steady_clock::now();
-  codec::byte_reader r(read_buf_.data(), read_buf_.size());
+  codec::byte_reader r(frame.data(), frame.size());
   const std::int32_t corr = r.read_i32();
   if (pending_.empty() || pending_.front().correlation_id != corr) {
     if (unanswered_acks0_.erase(corr)) return;  // the mock answers acks=0 requests: drop

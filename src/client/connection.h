@@ -99,9 +99,10 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_connected(const std::error_code& ec);
   void negotiate(std::int16_t version);
   void write_more();
-  void read_size();
-  void read_body(std::size_t n);
-  void handle_frame();
+  void read_more();
+  void handle_frames();
+  void handle_frame(std::span<const std::uint8_t> frame);
+  void ack_now();
   void arm_timer();
   void finish_start(const kprod::error& e);
 
@@ -127,8 +128,12 @@ class connection : public std::enable_shared_from_this<connection> {
   std::vector<outgoing> writing_;
   bool write_in_progress_ = false;
 
-  std::uint8_t size_buf_[4];
+  // Received bytes [read_begin_, read_end_) of read_buf_: one recv takes as
+  // many responses as the socket holds (small Produce responses arrive in
+  // bursts), and a frame larger than the buffer grows it.
   std::vector<std::uint8_t> read_buf_;
+  std::size_t read_begin_ = 0;
+  std::size_t read_end_ = 0;
 
   std::vector<std::int16_t> versions_;  // by api key; -1 = not supported
 };

@@ -322,6 +322,22 @@ def perf_throttled():
 
 
 @case
+def perf_latency_log():
+    # One line per acknowledged record, in due order, paced 2000/s: the due
+    # times span the schedule and every latency is non-negative.
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "lat.txt")
+        j, err = perf_json("--record-size", "20", "--throughput", "2000", "--latency-log", path, n=1000)
+        rows = [tuple(map(int, line.split())) for line in open(path)]
+    check(len(rows) == 1000 == j["records"], f"{len(rows)} log lines for {j['records']} records")
+    due = [r[0] for r in rows]
+    check(due == sorted(due), "log not in due order")
+    check(400_000 <= due[-1] <= 600_000, f"last record due at {due[-1]} us, expected ~500 ms")
+    check(all(r[1] >= 0 for r in rows), "negative latency")
+    check(abs(sorted(r[1] for r in rows)[499] / 1000 - j["latency_ms"]["p50"]) < 5, "log disagrees with p50")
+
+
+@case
 def perf_human_output():
     rc, out, err = kprod("perf", "--mock-cluster", "2", "-t", "p", "--num-records", "5000", "--record-size", "64")
     check(rc == 0, err)

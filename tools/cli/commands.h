@@ -36,6 +36,7 @@ struct perf_options {
   std::string payload_file;
   std::int64_t threads = 1;  // application threads calling send
   bool json = false;
+  std::string latency_log;  // per acknowledged record: "due_us latency_us"
 };
 
 struct metadata_options {

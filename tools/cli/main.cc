@@ -82,6 +82,10 @@ int main(int argc, char** argv) {
       ->type_name("FILE");
   perf_cmd->add_option("--threads", perf.threads, "Application threads calling send (record i: thread i % N)")
       ->check(CLI::Range(1, 256));
+  perf_cmd->add_option("--latency-log", perf.latency_log,
+                       "Write one line per acknowledged record: microseconds from the start to when it was due, "
+                       "and its ack latency in microseconds (tails over time: start-up, stalls)")
+      ->type_name("FILE");
   perf_cmd->add_flag("--json", perf.json, "Print the summary as one JSON object on stdout");
 
   metadata_options meta;

@@ -2,6 +2,7 @@
 // latency percentiles from a log-bucketed histogram, CPU and memory use.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -41,6 +42,8 @@ struct perf_state {
   std::mutex mu;  // guards the fields below
   latency_histogram latency_ns;
   std::string first_error;
+  bool log_latencies = false;
+  std::vector<std::pair<std::int64_t, std::int64_t>> latency_log;  // (due ns, latency ns), --latency-log
 
   void fail(const kprod::error& e) {
     errors.fetch_add(1);
@@ -59,6 +62,7 @@ struct on_ack {
       {
         std::lock_guard<std::mutex> lock(state->mu);
         state->latency_ns.record(static_cast<std::uint64_t>(std::max<std::int64_t>(end - start_ns, 0)));
+        if (state->log_latencies) state->latency_log.emplace_back(start_ns, end - start_ns);
       }
       state->acked_bytes.fetch_add(bytes);
       state->acked.fetch_add(1);
@@ -146,6 +150,21 @@ result<std::vector<std::string>> read_payloads(const std::string& path) {
   return lines;
 }
 
+// Sorted by due time, so that the file reads as a timeline.
+void write_latency_log(const std::string& path, std::vector<std::pair<std::int64_t, std::int64_t>>& rows,
+                       std::int64_t start_ns) {
+  std::sort(rows.begin(), rows.end());
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) {
+    std::fprintf(stderr, "kprod perf: cannot write %s\n", path.c_str());
+    return;
+  }
+  for (const auto& [due, latency] : rows) {
+    std::fprintf(f, "%lld %lld\n", static_cast<long long>((due - start_ns) / 1000), static_cast<long long>(latency / 1000));
+  }
+  std::fclose(f);
+}
+
 }  // namespace
 
 int run_perf(const perf_options& o) {
@@ -183,6 +202,7 @@ int run_perf(const perf_options& o) {
   const cpu_usage cpu0 = process_usage();
 
   perf_state st;
+  st.log_latencies = !o.latency_log.empty();
   const bool paced = o.throughput > 0;
   const double interval_ns = paced ? 1e9 / o.throughput : 0;
   std::optional<progress_reporter> progress;
@@ -245,6 +265,7 @@ int run_perf(const perf_options& o) {
   const std::uint64_t sent = st.sent.load();
   const std::uint64_t acked = st.acked.load();
   const std::uint64_t errors = st.errors.load();
+  if (!o.latency_log.empty()) write_latency_log(o.latency_log, st.latency_log, start_ns);
   const double elapsed = static_cast<double>(end_ns - start_ns) / 1e9;
   const double rps = elapsed > 0 ? static_cast<double>(acked) / elapsed : 0;
   const double mbps = elapsed > 0 ? static_cast<double>(st.acked_bytes.load()) / mib / elapsed : 0;
