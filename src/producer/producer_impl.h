@@ -3,6 +3,7 @@
 // side).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -57,7 +58,16 @@ class producer_impl {
   std::mutex close_mu_;
   std::atomic<bool> closed_{false};
   std::atomic<bool> closing_{false};
-  std::atomic<int> active_sends_{0};  // enqueue() calls in progress (close waits for them)
+  // enqueue() calls in progress; close() waits until none is. Striped by
+  // thread: one shared counter, written twice per record by every sending
+  // thread, moved its cache line between cores on each send.
+  struct alignas(64) send_stripe {
+    std::atomic<int> n{0};
+  };
+  static constexpr std::size_t send_stripes = 16;
+  std::array<send_stripe, send_stripes> active_sends_;
+  static std::atomic<int>& stripe_of_this_thread(std::array<send_stripe, send_stripes>& stripes);
+  bool sends_in_progress() const;
 
   // partitions_for() waits for metadata here.
   std::mutex meta_mu_;

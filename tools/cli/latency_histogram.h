@@ -32,7 +32,7 @@ class latency_histogram {
     if (n == 0) return;
     counts_[bucket_index(value)] += n;
     count_ += n;
-    sum_ += static_cast<long double>(value) * static_cast<long double>(n);
+    sum_ += static_cast<double>(value) * static_cast<double>(n);
     min_ = std::min(min_, value);
     max_ = std::max(max_, value);
   }
@@ -51,7 +51,7 @@ class latency_histogram {
   std::uint64_t count() const noexcept { return count_; }
   std::uint64_t min() const noexcept { return count_ == 0 ? 0 : min_; }
   std::uint64_t max() const noexcept { return max_; }
-  double mean() const noexcept { return count_ == 0 ? 0.0 : static_cast<double>(sum_ / count_); }
+  double mean() const noexcept { return count_ == 0 ? 0.0 : sum_ / static_cast<double>(count_); }
   int precision_bits() const noexcept { return precision_bits_; }
   // The bound on |reported - true| / true for value_at_percentile().
   double max_relative_error() const noexcept { return std::ldexp(1.0, -precision_bits_); }
@@ -99,7 +99,7 @@ class latency_histogram {
   int precision_bits_;
   std::vector<std::uint64_t> counts_;
   std::uint64_t count_ = 0;
-  long double sum_ = 0;
+  double sum_ = 0;  // the mean needs no more (long double is x87 arithmetic on every sample)
   std::uint64_t min_ = std::numeric_limits<std::uint64_t>::max();
   std::uint64_t max_ = 0;
 };

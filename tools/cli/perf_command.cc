@@ -35,10 +35,13 @@ std::int64_t now_ns() {
 
 struct perf_state {
   completion_gate gate;
-  std::atomic<std::uint64_t> sent{0};
-  std::atomic<std::uint64_t> acked{0};
+  // Written by the sending threads (sent) and by the I/O thread (the rest):
+  // on separate cache lines, or every record moves a line between the cores.
+  alignas(64) std::atomic<std::uint64_t> sent{0};
+  alignas(64) std::atomic<std::uint64_t> acked{0};
   std::atomic<std::uint64_t> errors{0};
   std::atomic<std::uint64_t> acked_bytes{0};
+  alignas(64) char after_counters = 0;
   std::mutex mu;  // guards the fields below
   latency_histogram latency_ns;
   std::string first_error;

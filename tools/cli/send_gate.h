@@ -52,7 +52,7 @@ class completion_gate {
   }
 
  private:
-  std::atomic<std::uint64_t> completions_{0};
+  alignas(64) std::atomic<std::uint64_t> completions_{0};
   std::atomic<bool> armed_{false};
   std::mutex mu_;
   std::condition_variable cv_;
@@ -68,8 +68,14 @@ result<void> send_with_backpressure(producer& p, const record& r, const Callback
   // the clock is read only when a wait may follow.
   std::optional<clock::time_point> deadline;
   for (;;) {
-    const auto seen = gate.completions();
     auto res = p.try_send(r, callback);
+    if (res.ok() || res.error().code() != make_error_code(client_errc::queue_full)) return res;
+    // Read the completion count only once the buffer is full (it is written
+    // by the I/O thread on every completion: reading it per record moves its
+    // cache line every time), then try again: a completion between the
+    // failed try and this read freed memory the second try sees.
+    const auto seen = gate.completions();
+    res = p.try_send(r, callback);
     if (res.ok() || res.error().code() != make_error_code(client_errc::queue_full)) return res;
     if (interrupted()) return error(client_errc::queue_full, "interrupted while waiting for buffer space");
     const auto now = clock::now();
