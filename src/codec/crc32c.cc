@@ -10,6 +10,7 @@
 // the register, computed at compile time for the two block sizes used.
 #include "codec/crc32c.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstring>
@@ -190,5 +191,61 @@ std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t n) 
 }
 
 std::uint32_t crc32c(const void* data, std::size_t n) noexcept { return crc32c_extend(0, data, n); }
+
+namespace {
+
+// GF(2) polynomial arithmetic modulo the CRC-32C polynomial, bit-reflected as
+// the CRC itself is (bit 31 is x^0). a * b mod P.
+constexpr std::uint32_t mult_mod_p(std::uint32_t a, std::uint32_t b) noexcept {
+  std::uint32_t product = 0;
+  for (std::uint32_t m = 1u << 31; m != 0; m >>= 1) {
+    if (a & m) {
+      product ^= b;
+      if ((a & (m - 1)) == 0) break;  // no higher powers left in a
+    }
+    b = (b & 1) ? (b >> 1) ^ poly : b >> 1;
+  }
+  return product;
+}
+
+// x^(2^k) mod P for k = 0..31, by squaring.
+constexpr std::array<std::uint32_t, 32> make_x2n_table() noexcept {
+  std::array<std::uint32_t, 32> t{};
+  std::uint32_t p = 1u << 30;  // x^1
+  for (auto& e : t) {
+    e = p;
+    p = mult_mod_p(p, p);
+  }
+  return t;
+}
+constexpr std::array<std::uint32_t, 32> x2n_table = make_x2n_table();
+
+// x^(8 * n) mod P: the factor that moves a CRC state past n zero bytes.
+std::uint32_t x8n_mod_p(std::size_t n) noexcept {
+  std::uint32_t p = 1u << 31;  // x^0
+  for (unsigned k = 3; n != 0; n >>= 1, ++k) {
+    if (n & 1) p = mult_mod_p(x2n_table[k & 31], p);
+  }
+  return p;
+}
+
+}  // namespace
+
+std::uint32_t crc32c_patch(std::uint32_t crc, const std::uint8_t* before, const std::uint8_t* after, std::size_t n,
+                           std::size_t tail) noexcept {
+  // crc32c(M) ^ crc32c(M') is the raw CRC (zero initial state, no final xor)
+  // of M ^ M': zeros, the changed bytes' xor, then `tail` zeros. Leading zeros
+  // leave a zero state unchanged; trailing ones multiply it by x^(8*tail).
+  std::uint8_t diff[64];
+  std::uint32_t raw = 0;  // raw CRC state after the diff so far
+  for (std::size_t done = 0; done < n;) {
+    const std::size_t k = std::min(n - done, sizeof diff);
+    for (std::size_t i = 0; i < k; ++i) diff[i] = before[done + i] ^ after[done + i];
+    // crc32c_extend works on finished CRCs: state s is the CRC value ~s.
+    raw = ~crc32c_extend(~raw, diff, k);
+    done += k;
+  }
+  return crc ^ mult_mod_p(x8n_mod_p(tail), raw);
+}
 
 }  // namespace kprod::codec

@@ -18,6 +18,14 @@ std::uint32_t crc32c(const void* data, std::size_t n) noexcept;
 // crc32c_extend(0, p, n) == crc32c(p, n).
 std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t n) noexcept;
 
+// The CRC of a message after n of its bytes changed from `before` to
+// `after`, given its CRC before the change and how many bytes follow the
+// changed ones. Costs O(n + log tail), not a pass over the message: CRCs are
+// linear, so the change's own CRC, moved past `tail` zero bytes (a
+// multiplication by x^(8*tail) mod P), is what the CRC changes by.
+std::uint32_t crc32c_patch(std::uint32_t crc, const std::uint8_t* before, const std::uint8_t* after, std::size_t n,
+                           std::size_t tail) noexcept;
+
 namespace detail {
 // Both implementations, exposed so tests and benchmarks can compare them.
 // Same contract as crc32c_extend.

@@ -109,6 +109,28 @@ TEST(Crc32c, ExtendEqualsWholeForEveryPath) {
   }
 }
 
+TEST(Crc32c, PatchEqualsRecomputingAfterAChange) {
+  // Changes of 1-100 bytes at several places, with 0 to ~1 MB after them
+  // (the shift by x^(8*tail) walks every bit of the tail length).
+  auto data = random_bytes(1'100'000, 6);
+  std::mt19937 rng(7);
+  for (std::size_t tail : {0u, 1u, 3u, 64u, 4095u, 16'384u, 65'537u, 1'000'003u}) {
+    for (std::size_t n : {1u, 16u, 40u, 64u, 65u, 100u}) {
+      const std::size_t at = data.size() - tail - n;
+      std::vector<std::uint8_t> msg(data.begin(), data.end());
+      const std::uint32_t before_crc = crc32c(msg.data(), msg.size());
+      std::vector<std::uint8_t> before(msg.begin() + static_cast<std::ptrdiff_t>(at),
+                                       msg.begin() + static_cast<std::ptrdiff_t>(at + n));
+      for (std::size_t i = 0; i < n; ++i) msg[at + i] = static_cast<std::uint8_t>(rng());
+      EXPECT_EQ(crc32c_patch(before_crc, before.data(), msg.data() + at, n, tail), crc32c(msg.data(), msg.size()))
+          << "tail " << tail << " changed " << n;
+    }
+  }
+  // No change: the CRC stays.
+  const std::uint8_t same[3] = {1, 2, 3};
+  EXPECT_EQ(crc32c_patch(0x12345678u, same, same, 3, 999), 0x12345678u);
+}
+
 TEST(Crc32c, DetectsSingleBitFlip) {
   auto data = random_bytes(1000, 5);
   const std::uint32_t before = crc32c(data.data(), data.size());

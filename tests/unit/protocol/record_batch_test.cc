@@ -241,6 +241,39 @@ TEST(RecordBatch, EveryCorruptedByteInTheCrcRangeIsCaught) {
   }
 }
 
+TEST(RecordBatch, RestampOfALargeBatchPatchesTheCrcRight) {
+  // Large batches get a patched CRC, not a recomputed one: both must agree,
+  // compressed or not, stamped once or again (a bumped epoch, a new id).
+  for (auto type : {compression_type::none, compression_type::zstd}) {
+    record_batch_builder bld;
+    auto c = make(type);
+    bld.start(10);
+    std::mt19937 rng(3);
+    for (int i = 0; i < 400; ++i) {
+      std::string v(200, 'x');
+      for (auto& ch : v) ch = static_cast<char>('a' + rng() % 26);
+      append(bld, {10 + i, b("k" + std::to_string(i)), b(v), {}});
+    }
+    bytes batch = seal_ok(bld, {}, c.get());
+    ASSERT_GT(batch.size(), 40'000u);
+    for (const batch_producer_fields f : {batch_producer_fields{7, 0, 0, false}, batch_producer_fields{7, 1, 2147483000, true},
+                                          batch_producer_fields{123456789012, 32767, 5, false}}) {
+      restamp_batch(batch, f);
+      bytes fresh = batch;
+      fresh[batch_v2::crc_at] ^= 0xff;  // recompute from scratch for the reference
+      const std::uint32_t want = codec::crc32c(fresh.data() + batch_v2::attributes_at, fresh.size() - batch_v2::attributes_at);
+      const std::uint32_t got = (std::uint32_t{batch[batch_v2::crc_at]} << 24) | (std::uint32_t{batch[batch_v2::crc_at + 1]} << 16) |
+                                (std::uint32_t{batch[batch_v2::crc_at + 2]} << 8) | batch[batch_v2::crc_at + 3];
+      EXPECT_EQ(got, want);
+      auto v = parse_batch(batch);
+      ASSERT_TRUE(v.ok()) << v.error().message();
+      EXPECT_EQ(v->header.producer_id, f.producer_id);
+      EXPECT_EQ(v->header.base_sequence, f.base_sequence);
+      EXPECT_EQ(v->header.transactional(), f.transactional);
+    }
+  }
+}
+
 TEST(RecordBatch, RestampKeepsRecordsAndFixesCrc) {
   record_batch_builder bld;
   auto c = make(compression_type::lz4);
