@@ -4,6 +4,7 @@
 //   app threads                      I/O thread
 //   -----------                      ----------
 //   append() -> builder (open)  -->  seal(): compress + CRC, bytes fixed
+//     (a full batch is sealed by a seal thread instead: seal_workers.h)
 //                                    stamp pid/epoch/seq (only when first sent)
 //                                    send ... retry with the same bytes
 //                                    complete(): one report per record

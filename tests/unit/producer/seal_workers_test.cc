@@ -230,5 +230,19 @@ TEST(SealWorkers, ShutdownWaitsForABatchBeingSealedBeforeTakingIt) {
   f.acc.stop_sealing();
 }
 
+TEST(SealWorkers, ThreadCountIsAnInternalPropertyWithARange) {
+  auto ok = producer_config_from_properties(
+      {{"bootstrap.servers", "a:1"}, {"compression.type", "zstd"}, {"kprod.compression.threads", "3"}});
+  ASSERT_TRUE(ok.ok()) << ok.error().detail();
+  EXPECT_EQ(ok->compression_threads, 3);
+  EXPECT_EQ(producer_config{}.compression_threads, -1) << "default: min(hardware threads, 4)";
+  EXPECT_FALSE(producer_config_from_properties({{"bootstrap.servers", "a:1"}, {"kprod.compression.threads", "-2"}}).ok());
+  fixture f(make_config(compression_type::lz4, 3));
+  EXPECT_EQ(f.acc.sealers().threads(), 3);
+  fixture none(make_config(compression_type::none, 3));
+  EXPECT_EQ(none.acc.sealers().threads(), 0) << "no seal threads without compression";
+  EXPECT_FALSE(none.acc.sealers().offloads());
+}
+
 }  // namespace
 }  // namespace kprod::producer_detail
