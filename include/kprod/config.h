@@ -68,6 +68,10 @@ struct producer_config {
   std::int32_t gzip_level = -1;  // compression.gzip.level: 1..9, -1 = zlib default (6)
   std::int32_t lz4_level = 9;    // compression.lz4.level: 1..17
   std::int32_t zstd_level = 3;   // compression.zstd.level: -131072..22
+  // Threads that compress full batches off the I/O thread (no property;
+  // kprod internal): -1 = min(hardware threads, 4), 0 = the sending thread
+  // that filled a batch compresses it. Unused without compression.
+  std::int32_t compression_threads = -1;
 
   // ---- timeouts and retries -----------------------------------------------------
   // delivery.timeout.ms. Unset: 120000, raised to linger + request timeout if

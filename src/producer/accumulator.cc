@@ -30,6 +30,13 @@ bool valid_topic_name(std::string_view t) {
 
 std::atomic<std::uint64_t> next_accumulator_id{1};
 
+int compression_level(const producer_config& c) {
+  return c.compression == compression_type::gzip  ? c.gzip_level
+         : c.compression == compression_type::lz4 ? c.lz4_level
+         : c.compression == compression_type::zstd ? c.zstd_level
+                                                    : codec::default_level;
+}
+
 // The topic an application thread sent to last, per thread: most threads send
 // to one topic, and a name compare is cheaper than a hash, a map lookup and
 // the shared lock. Topic states live as long as their accumulator, which the
@@ -47,16 +54,8 @@ accumulator::accumulator(const producer_config& cfg, buffer_pool& pool, wakeup_f
       pool_(pool),
       wake_(std::move(wake)),
       id_(next_accumulator_id.fetch_add(1)),
-      transactional_(cfg.transactional_id.has_value()) {
-  if (cfg_.compression != compression_type::none) {
-    int level = cfg_.compression == compression_type::gzip  ? cfg_.gzip_level
-                : cfg_.compression == compression_type::lz4 ? cfg_.lz4_level
-                : cfg_.compression == compression_type::zstd ? cfg_.zstd_level
-                                                             : codec::default_level;
-    auto c = codec::compressor::create(cfg_.compression, level);
-    if (c.ok()) compressor_ = std::move(c.value());
-  }
-}
+      transactional_(cfg.transactional_id.has_value()),
+      sealers_(cfg.compression, compression_level(cfg), cfg.compression_threads, wake_) {}
 
 accumulator::~accumulator() = default;
 
@@ -231,14 +230,25 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
   // A record larger than batch.size gets a batch of its own, sized to it.
   const std::size_t max_cap = std::max(limit, header + a.upper);
   bool wake = false;
+  // A batch closed here as full is compressed off the I/O thread: by a seal
+  // thread, or by this one once q.mu is released (`to_seal`). The sealer
+  // wakes the I/O thread when it is done, not the close.
+  producer_batch* to_seal = nullptr;
+  auto close_full = [&](producer_batch& full) {
+    close_batch(q, full);
+    if (!sealers_.offloads()) {
+      wake = true;
+    } else if (sealers_.hand_off(full)) {
+      to_seal = &full;
+    }
+  };
   {
-    std::lock_guard lk(q.mu);
+    std::unique_lock lk(q.mu);
     producer_batch* b = q.batches.empty() ? nullptr : q.batches.back().get();
     bool open = b && !b->full && !b->is_sealed() && !b->in_flight && b->attempts == 0 &&
                 b->record_count + 1 < static_cast<std::int32_t>(batch_id_step);
     if (open && b->builder.size_bytes() + a.upper > limit) {
-      close_batch(q, *b);
-      wake = true;
+      close_full(*b);
       open = false;
     }
     if (open) {
@@ -267,8 +277,7 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
           b->builder.reserve(new_cap);
           b->slots.reserve(new_slots);
         } else {
-          close_batch(q, *b);
-          wake = true;
+          close_full(*b);
           open = false;
         }
       }
@@ -289,6 +298,8 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       }
       const std::int64_t need = cost();
       if (need > held) {
+        lk.unlock();
+        if (to_seal) sealers_.seal_claimed(*to_seal);
         if (wake) wake_();
         return need;  // the caller reserves `need` (maybe waiting) and calls again
       }
@@ -321,12 +332,10 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
     ++b->record_count;
     b->queue_bytes += static_cast<std::int64_t>(a.upper);
     q.queued_bytes += static_cast<std::int64_t>(a.upper);
-    if (b->builder.size_bytes() >= limit) {
-      close_batch(q, *b);
-      wake = true;
-    }
+    if (b->builder.size_bytes() >= limit) close_full(*b);
   }
   queued_records_.fetch_add(1, std::memory_order_relaxed);
+  if (to_seal) sealers_.seal_claimed(*to_seal);
   if (wake) wake_();
   return 0;
 }
@@ -527,14 +536,6 @@ bool accumulator::batch_ready(const producer_batch& b, clock::time_point now, cl
   return false;
 }
 
-result<void> accumulator::seal(producer_batch& b) {
-  protocol::batch_producer_fields f;  // producer fields are stamped when first sent
-  auto bytes = b.builder.seal_buffer(f, compressor_.get(), compress_scratch_);
-  if (!bytes.ok()) return bytes.error();
-  b.sealed = std::move(bytes.value());  // same buffer, same capacity: reserved_bytes still holds
-  return {};
-}
-
 void accumulator::update_load_stats(topic_state& t, clock::time_point now) {
   // KIP-794 adaptive partitioning: queue length (in batches) per available
   // partition, read by the sticky partitioner when it picks a new partition.
@@ -585,7 +586,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
     std::shared_lock tl(t.mu);
     for (std::size_t pi = 0; pi < t.partitions.size(); ++pi) {
       partition_queue& q = *t.partitions[pi];
-      std::lock_guard ql(q.mu);
+      std::unique_lock ql(q.mu);
       if (!q.batches.empty()) {
         producer_batch& b = *q.batches.front();
         if (!batch_ready(b, now, out.next_ready_check)) continue;
@@ -600,8 +601,19 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         if (partition_gate && !(*partition_gate)(t.name, static_cast<std::int32_t>(pi))) continue;
         if (idempotent && !sequence_identity_ready(q, b, producer_id, producer_epoch)) continue;
         if (!b.is_sealed()) {
+          // Being sealed by another thread: it wakes us when done. Queued
+          // for a seal thread that has not started: sealed here, no wait.
+          if (!sealers_.reclaim(b)) continue;
+        }
+        if (!b.is_sealed()) {
           if (!b.full) close_batch(q, b);  // linger ended: its size sizes the next batch
-          auto sealed = seal(b);
+          // Compressed without q.mu, so sending threads keep appending to
+          // this partition meanwhile. Only the I/O thread removes a queue's
+          // front, so `b` is still the front afterwards.
+          b.state.store(seal_state::sealing, std::memory_order_relaxed);
+          ql.unlock();
+          auto sealed = sealers_.seal_here(b);
+          ql.lock();
           if (!sealed.ok()) continue;  // cannot happen short of a codec failure; retried next round
         }
         auto& used = request_bytes[q.leader];
@@ -689,8 +701,14 @@ std::vector<std::unique_ptr<producer_batch>> accumulator::take_expired_batches(c
   std::vector<std::unique_ptr<producer_batch>> out;
   for_each_queue([&](topic_state&, std::int32_t, partition_queue& q) {
     std::lock_guard ql(q.mu);
-    // Expire from the front only, so that what stays keeps its order.
+    // Expire from the front only, so that what stays keeps its order. A
+    // batch another thread is sealing stays until it is done (all: wait).
     while (!q.batches.empty() && (all || q.batches.front()->deadline <= now)) {
+      if (all) {
+        sealers_.reclaim_wait(*q.batches.front());
+      } else if (!sealers_.reclaim(*q.batches.front())) {
+        break;
+      }
       out.push_back(std::move(q.batches.front()));
       q.batches.pop_front();
     }

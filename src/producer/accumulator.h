@@ -37,6 +37,7 @@
 #include "producer/flush_tracker.h"
 #include "producer/partitioners.h"
 #include "producer/producer_batch.h"
+#include "producer/seal_workers.h"
 
 namespace kprod::producer_detail {
 
@@ -172,6 +173,9 @@ class accumulator {
   void end_flush() { flushing_.fetch_sub(1); }
   bool flushing() const { return flushing_.load() > 0; }
   void set_closing() { closing_ = true; }
+  // Joins the seal threads (shutdown, once every batch left the queues).
+  void stop_sealing() { sealers_.stop(); }
+  seal_workers& sealers() { return sealers_; }  // tests
 
   std::int64_t queued_records() const { return queued_records_.load(); }
   buffer_pool& pool() { return pool_; }
@@ -209,7 +213,6 @@ class accumulator {
   // error is the record's to report (its reservation is already released).
   kprod::error append_pending_locked(topic_state& t, pending_record& pr, clock::time_point now);
   bool batch_ready(const producer_batch& b, clock::time_point now, clock::time_point& next_check) const;
-  result<void> seal(producer_batch& b);
   void update_load_stats(topic_state& t, clock::time_point now);
 
   const producer_config cfg_;
@@ -233,8 +236,9 @@ class accumulator {
   // Heterogeneous lookup: finding a topic by string_view allocates nothing.
   std::unordered_map<std::string, std::unique_ptr<topic_state>, name_hash, std::equal_to<>> topics_;
 
-  std::unique_ptr<codec::compressor> compressor_;  // I/O thread (sealing)
-  std::vector<std::uint8_t> compress_scratch_;     // I/O thread: compressed output before it replaces the records
+  // Who compresses full batches (seal_workers.h). Declared last among what
+  // its workers use: destroyed (joined) first.
+  seal_workers sealers_;
 
   // Per broker, for partitioner.availability.timeout.ms (Java's node
   // latency stats): when it last had a ready batch, and when one was last

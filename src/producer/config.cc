@@ -126,6 +126,7 @@ void check_fields(problem_list& p, const producer_config& cfg) {
   if (cfg.gzip_level != -1) p.check_range("compression.gzip.level", cfg.gzip_level, 1, 9);
   p.check_range("compression.lz4.level", cfg.lz4_level, 1, 17);
   p.check_range("compression.zstd.level", cfg.zstd_level, -131072, 22);
+  p.check_range("kprod.compression.threads", cfg.compression_threads, -1, 64);
 
   if (cfg.delivery_timeout)
     p.check_range("delivery.timeout.ms", cfg.delivery_timeout->count(), 0, int32_max);

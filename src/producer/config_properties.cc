@@ -223,6 +223,7 @@ constexpr key_setter setters[] = {
     {"compression.gzip.level", set_int32<&pc::gzip_level>},
     {"compression.lz4.level", set_int32<&pc::lz4_level>},
     {"compression.zstd.level", set_int32<&pc::zstd_level>},
+    {"kprod.compression.threads", set_int32<&pc::compression_threads>},  // internal: not in the reference
     {"delivery.timeout.ms", set_delivery_timeout},
     {"request.timeout.ms", set_duration<&pc::request_timeout>},
     {"retry.backoff.ms", set_duration<&pc::retry_backoff>},

@@ -4,6 +4,7 @@
 //   app threads                      I/O thread
 //   -----------                      ----------
 //   append() -> builder (open)  -->  seal(): compress + CRC, bytes fixed
+//     (a full batch is sealed by a seal thread instead: seal_workers.h)
 //                                    stamp pid/epoch/seq (only when first sent)
 //                                    send ... retry with the same bytes
 //                                    complete(): one report per record
@@ -17,6 +18,7 @@
 // delta so its offset is base_offset + delta.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string_view>
@@ -32,6 +34,9 @@ namespace kprod::producer_detail {
 using clock = std::chrono::steady_clock;
 
 inline constexpr std::uint64_t batch_id_step = std::uint64_t{1} << 24;
+
+// Who may touch a batch's builder and sealed bytes: see seal_workers.h.
+enum class seal_state : std::uint8_t { open, queued, sealing, sealed };
 
 struct record_slot {
   detail::completion done;
@@ -81,7 +86,11 @@ struct producer_batch {
   std::int16_t producer_epoch = -1;
   std::int32_t base_sequence = -1;
 
-  bool is_sealed() const noexcept { return !sealed.empty(); }
+  // open -> (queued ->) sealing -> sealed; `sealed` is written before the
+  // release store of `sealed` state and read only after an acquire load.
+  std::atomic<seal_state> state{seal_state::open};
+
+  bool is_sealed() const noexcept { return state.load(std::memory_order_acquire) == seal_state::sealed; }
 };
 
 }  // namespace kprod::producer_detail

@@ -482,6 +482,7 @@ namespace kprod::producer_detail {
 void sender::shutdown(const kprod::error& why) {
   if (txn_) txn_shutdown(why);
   abort_all(why);
+  acc_.stop_sealing();  // every batch left the queues: no seal thread holds one
   aborted_ = true;  // responses from here on complete their batches with `why`
   timer_.cancel();
   cluster_.close_all();  // fails in-flight requests synchronously
