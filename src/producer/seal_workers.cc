@@ -5,9 +5,12 @@
 namespace kprod::producer_detail {
 
 seal_workers::seal_workers(compression_type type, int level, int threads, wake_fn wake)
-    : type_(type), level_(level), offload_(type != compression_type::none), wake_(std::move(wake)) {
+    : type_(type), level_(level), offload_(true), wake_(std::move(wake)) {
   if (auto s = make_slot()) io_slot_ = std::move(*s);
-  if (!offload_) return;
+  // Without compression sealing is only the CRC: the appending thread does
+  // it, over bytes it has just written (still in its cache), rather than the
+  // I/O thread reading a cold megabyte.
+  if (type_ == compression_type::none) return;
   if (threads < 0) threads = static_cast<int>(std::min(std::max(std::thread::hardware_concurrency(), 1u), 4u));
   threads_.reserve(static_cast<std::size_t>(threads));
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });

@@ -15,7 +15,9 @@
 //                released the partition lock.
 //
 // Batches closed by the I/O thread (linger ended, flush, split pieces) are
-// sealed by it, as before. Without compression nothing is offloaded.
+// sealed by it, as before. Without compression (sealing is the CRC only)
+// there are no seal threads: the appending thread computes the CRC of the
+// batch it filled, while its bytes are still in its cache.
 //
 // Each batch's seal_state makes it sealed exactly once:
 //   open -> queued (pool) -> sealing -> sealed     (a sealer)
@@ -43,13 +45,15 @@ class seal_workers {
  public:
   using wake_fn = std::function<void()>;
 
-  // `threads` < 0: min(hardware threads, 4). `type` none: nothing is offloaded.
+  // `threads` < 0: min(hardware threads, 4). `type` none: no threads (the
+  // appending thread seals).
   seal_workers(compression_type type, int level, int threads, wake_fn wake);
   ~seal_workers();
   seal_workers(const seal_workers&) = delete;
   seal_workers& operator=(const seal_workers&) = delete;
 
-  // True when full batches are sealed off the I/O thread (compression on).
+  // True when full batches are sealed off the I/O thread (always, now: by the
+  // appending thread without compression).
   bool offloads() const noexcept { return offload_; }
   int threads() const noexcept { return static_cast<int>(threads_.size()); }
 

@@ -158,7 +158,7 @@ TEST_P(ParallelSeal, ManyAppendersEveryBatchSealedOnceDecodableAndInOrder) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Codecs, ParallelSeal,
-                         ::testing::Combine(::testing::Values(compression_type::lz4, compression_type::zstd),
+                         ::testing::Combine(::testing::Values(compression_type::none, compression_type::lz4, compression_type::zstd),
                                             ::testing::Values(0, 2)));
 
 TEST(SealWorkers, DrainSkipsABatchBeingSealedAndTheSealerWakesIt) {
@@ -241,7 +241,29 @@ TEST(SealWorkers, ThreadCountIsAnInternalPropertyWithARange) {
   EXPECT_EQ(f.acc.sealers().threads(), 3);
   fixture none(make_config(compression_type::none, 3));
   EXPECT_EQ(none.acc.sealers().threads(), 0) << "no seal threads without compression";
-  EXPECT_FALSE(none.acc.sealers().offloads());
+  EXPECT_TRUE(none.acc.sealers().offloads()) << "the appending thread computes the CRC";
+}
+
+TEST(SealWorkers, WithoutCompressionTheAppendingThreadSealsTheBatchItFilled) {
+  fixture f(make_config(compression_type::none, -1));
+  const int before = f.wakeups.load();
+  // 1 KiB batches: the 30th record does not fit and closes the first batch.
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(f.send(0, value_of(0, i)).ok());
+  partition_queue* q = f.acc.queue("t", 0);
+  ASSERT_NE(q, nullptr);
+  {
+    std::lock_guard lk(q->mu);
+    ASSERT_GE(q->batches.size(), 2u);
+    EXPECT_TRUE(q->batches.front()->full);
+    EXPECT_TRUE(q->batches.front()->is_sealed()) << "sealed by the thread that filled it, before any drain";
+    EXPECT_FALSE(q->batches.back()->is_sealed());
+  }
+  EXPECT_GT(f.wakeups.load(), before) << "the sealer wakes the I/O thread";
+  auto out = f.drain();
+  ASSERT_EQ(out.size(), 1u);
+  const auto vals = f.values(*out[0]);  // CRC verified
+  ASSERT_FALSE(vals.empty());
+  EXPECT_EQ(vals.front(), value_of(0, 0));
 }
 
 }  // namespace
