@@ -276,8 +276,25 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
           b->reserved_bytes += cost();
           b->builder.reserve(new_cap);
           b->slots.reserve(new_slots);
+        } else if (size < grow_or_close_bytes(limit)) {
+          // Too small to send on its own: wait for memory to grow it (the
+          // caller reserves `need`, maybe waiting, and calls again). Closing
+          // it instead made, under memory pressure, batches of a record or
+          // two: at hundreds of partitions the broker's cost per batch then
+          // bounds throughput and it collapsed (600 partitions: 5x).
+          const std::int64_t need = cost();  // the growth, just enough (more than held)
+          lk.unlock();
+          if (to_seal) sealers_.seal_claimed(*to_seal);
+          if (wake) wake_();
+          return need;
         } else {
+          // Big enough: closed (it becomes ready and frees memory once
+          // sent); it must not size the next batch, which is sized like this
+          // partition's batches that closed on their own.
+          const std::size_t hint_bytes = q.last_batch_bytes, hint_records = q.last_batch_records;
           close_full(*b);
+          q.last_batch_bytes = std::max(hint_bytes, b->builder.size_bytes());
+          q.last_batch_records = std::max(hint_records, static_cast<std::size_t>(b->record_count));
           open = false;
         }
       }
@@ -338,6 +355,10 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
   if (to_seal) sealers_.seal_claimed(*to_seal);
   if (wake) wake_();
   return 0;
+}
+
+std::size_t accumulator::grow_or_close_bytes(std::size_t batch_limit) noexcept {
+  return std::min<std::size_t>(batch_limit / 2, 64 * 1024);
 }
 
 bool accumulator::take_for_growth(std::int64_t cost, std::int64_t& held) {
@@ -570,8 +591,11 @@ void accumulator::update_load_stats(topic_state& t, clock::time_point now) {
 
 accumulator::drained accumulator::drain(clock::time_point now, const std::function<bool(std::int32_t)>& node_ready,
                                         bool idempotent, std::int64_t producer_id, std::int16_t producer_epoch,
-                                        const partition_gate_fn* partition_gate) {
+                                        const partition_gate_fn* partition_gate,
+                                        const std::function<bool(std::int32_t)>* node_busy) {
   drained out;
+  const bool saturated = node_busy != nullptr && !flushing() && !closing_ &&
+                         pool_.used() >= pool_.capacity() / 2;
   // While draining, every new batch wakes the I/O thread; afterwards only one
   // whose linger ends before this drain's next check. A batch appended after
   // its queue was scanned reads the horizon after this store (q.mu orders
@@ -597,6 +621,12 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         auto& times = node_times_[q.leader];
         times.ready = now;
         if (times.drained == clock::time_point{}) times.drained = now;
+        if (saturated && !b.full && b.attempts == 0 && now < b.created + cfg_.linger + saturated_hold &&
+            (*node_busy)(q.leader)) {
+          // Its leader's responses wake the I/O thread; the bound is a backstop.
+          out.next_ready_check = std::min(out.next_ready_check, b.created + cfg_.linger + saturated_hold);
+          continue;
+        }
         if (q.in_flight >= per_partition_limit || !node_ready(q.leader)) continue;
         if (partition_gate && !(*partition_gate)(t.name, static_cast<std::int32_t>(pi))) continue;
         if (idempotent && !sequence_identity_ready(q, b, producer_id, producer_epoch)) continue;
@@ -664,6 +694,22 @@ void accumulator::reenqueue(std::unique_ptr<producer_batch> b) {
   auto it = q->batches.begin();
   while (it != q->batches.end() && (*it)->id < b->id) ++it;
   q->batches.insert(it, std::move(b));
+}
+
+void accumulator::release_buffer(producer_batch& b) {
+  const bool sealed_bytes = b.sealed.capacity() != 0;
+  const std::size_t cap = sealed_bytes ? b.sealed.capacity() : b.builder.capacity_bytes();
+  // A split piece other than the first holds no reservation of its own.
+  if (cap == 0 || b.reserved_bytes < static_cast<std::int64_t>(cap)) return;
+  if (b.cache) {
+    b.cache->give(sealed_bytes ? std::move(b.sealed) : b.builder.take_buffer());
+  } else if (sealed_bytes) {
+    b.sealed = {};
+  } else {
+    (void)b.builder.take_buffer();
+  }
+  b.reserved_bytes -= static_cast<std::int64_t>(cap);
+  pool_.release(static_cast<std::int64_t>(cap));
 }
 
 void accumulator::batch_done(const producer_batch& b) {

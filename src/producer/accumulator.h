@@ -139,9 +139,17 @@ class accumulator {
   // `partition_gate` (transactions): a partition whose gate says no keeps
   // its batches (not yet added to the transaction).
   using partition_gate_fn = std::function<bool(std::string_view topic, std::int32_t partition)>;
+  // `node_busy` (optional): whether a broker has requests in flight. While
+  // buffer.memory is nearly used up, a batch that is ready only because its
+  // linger ended waits (up to saturated_hold) for its leader's requests to
+  // come back, so that it grows meanwhile: a saturated producer then sends
+  // fewer, larger batches instead of ever more tiny ones (each costs the
+  // broker the same; at hundreds of partitions that cost bounded throughput).
   drained drain(clock::time_point now, const std::function<bool(std::int32_t)>& node_ready, bool idempotent,
                 std::int64_t producer_id, std::int16_t producer_epoch,
-                const partition_gate_fn* partition_gate = nullptr);
+                const partition_gate_fn* partition_gate = nullptr,
+                const std::function<bool(std::int32_t)>* node_busy = nullptr);
+  static constexpr std::chrono::milliseconds saturated_hold{100};
 
   // Puts a batch that will be retried back at the front of its queue, in
   // creation order, not before `retry_at`.
@@ -150,6 +158,11 @@ class accumulator {
   // the place of the in-flight batch `big` in its queue, with its buffer
   // reservation and flush epoch (batch_split.cc).
   void requeue_split(std::unique_ptr<producer_batch> big, std::vector<std::unique_ptr<producer_batch>> pieces);
+  // A batch about to be completed: its bytes are no longer needed (the
+  // reports need only the slots), so its buffer goes back to the cache and
+  // its capacity to buffer.memory before the callbacks run - a sender waiting
+  // for memory proceeds at the first report, not after the last.
+  void release_buffer(producer_batch& b);
   // Called once a batch left the in-flight set (success or final failure).
   void batch_done(const producer_batch& b);
 
@@ -206,6 +219,9 @@ class accumulator {
   std::int64_t append_to_partition(topic_state& t, std::int32_t partition, const record_args& a,
                                    detail::completion& done, std::int64_t& held, clock::time_point now,
                                    const std::uint64_t* pending_epoch);
+  // A batch that cannot grow for want of memory is closed (and sent) from
+  // this size on; a smaller one waits for memory instead.
+  static std::size_t grow_or_close_bytes(std::size_t batch_limit) noexcept;
   bool take_for_growth(std::int64_t cost, std::int64_t& held);
   static void close_batch(partition_queue& q, producer_batch& b);
   void drain_pending(topic_state& t, clock::time_point now);

@@ -147,8 +147,13 @@ clock::time_point sender::run_once(clock::time_point now) {
     const accumulator::partition_gate_fn txn_gate = [this](std::string_view t, std::int32_t p) {
       return txn_->partition_allowed(t, p);
     };
+    const std::function<bool(std::int32_t)> node_busy = [&](std::int32_t id) {
+      auto c = cluster_.ready_connection(id, now);
+      return c && c->in_flight() > 0;
+    };
     for (int round = 0; round <= cfg_.max_in_flight; ++round) {
-      auto d = acc_.drain(now, node_ready, idempotent_, producer_id_, producer_epoch_, txn_ ? &txn_gate : nullptr);
+      auto d = acc_.drain(now, node_ready, idempotent_, producer_id_, producer_epoch_, txn_ ? &txn_gate : nullptr,
+                          &node_busy);
       if (d.unknown_leader) cluster_.request_update();
       next = std::min(next, d.next_ready_check);
       if (d.by_node.empty()) break;
@@ -428,6 +433,7 @@ void sender::complete(std::unique_ptr<producer_batch> b, const kprod::error& e, 
     }
   }
   if (txn_ && e) txn_record_failed(*b, e, status);
+  acc_.release_buffer(*b);
   {
     completion_scope scope;
     for (auto& slot : b->slots) {
