@@ -596,6 +596,8 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
   drained out;
   const bool saturated = node_busy != nullptr && !flushing() && !closing_ &&
                          pool_.used() >= pool_.capacity() / 2;
+  const std::size_t saturated_min_batch =
+      std::min<std::size_t>(static_cast<std::size_t>(std::max<std::int32_t>(cfg_.batch_size, 1)) / 4, 16 * 1024);
   // While draining, every new batch wakes the I/O thread; afterwards only one
   // whose linger ends before this drain's next check. A batch appended after
   // its queue was scanned reads the horizon after this store (q.mu orders
@@ -622,7 +624,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         times.ready = now;
         if (times.drained == clock::time_point{}) times.drained = now;
         if (saturated && !b.full && b.attempts == 0 && now < b.created + cfg_.linger + saturated_hold &&
-            (*node_busy)(q.leader)) {
+            (b.builder.size_bytes() < saturated_min_batch || (*node_busy)(q.leader))) {
           // Its leader's responses wake the I/O thread; the bound is a backstop.
           out.next_ready_check = std::min(out.next_ready_check, b.created + cfg_.linger + saturated_hold);
           continue;
@@ -673,10 +675,11 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         b.queue_bytes = 0;
         out.by_node[q.leader].push_back(std::move(q.batches.front()));
         q.batches.pop_front();
-        if (!q.batches.empty()) out.more = true;  // another round may take the next one
-        // One batch per partition per request: brokers accept exactly one v2
-        // batch per partition entry, and answer per partition.
-        break;
+        // One batch per partition per request (brokers accept exactly one v2
+        // batch per partition entry): the next one waits for another round.
+        // Then on to the next partition - this used to `break` out of the
+        // partition loop, so each drain took one batch per topic.
+        if (!q.batches.empty()) out.more = true;
       }
     }
   }

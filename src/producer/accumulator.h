@@ -149,7 +149,7 @@ class accumulator {
                 std::int64_t producer_id, std::int16_t producer_epoch,
                 const partition_gate_fn* partition_gate = nullptr,
                 const std::function<bool(std::int32_t)>* node_busy = nullptr);
-  static constexpr std::chrono::milliseconds saturated_hold{100};
+  static constexpr std::chrono::milliseconds saturated_hold{50};
 
   // Puts a batch that will be retried back at the front of its queue, in
   // creation order, not before `retry_at`.

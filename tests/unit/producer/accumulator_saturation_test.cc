@@ -55,11 +55,34 @@ struct fixture {
   std::int64_t used_at_first_report = -1;
 };
 
+// Batches drained for one partition.
+std::size_t drained_for(const accumulator::drained& d, std::int32_t partition) {
+  std::size_t n = 0;
+  for (const auto& [node, batches] : d.by_node) {
+    for (const auto& b : batches) n += b->partition == partition ? 1 : 0;
+  }
+  return n;
+}
+
 // Fills the pool with records for partition 0 until it refuses one.
 int fill(fixture& f) {
   int n = 0;
   while (f.send(0, 200).ok()) ++n;
   return n;
+}
+
+TEST(AccumulatorSaturation, OneDrainTakesAReadyBatchFromEveryPartition) {
+  // Not saturated; two batches on partition 0, one on 1: one drain takes the
+  // head of each (one batch per partition per request), the next the rest.
+  fixture f(make_config(1024, 1 << 20));
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(f.send(0, 200).ok());  // > 1 KiB: two batches
+  ASSERT_TRUE(f.send(1, 200).ok());
+  auto first = f.drain(clock::now() + 1h, false);
+  EXPECT_EQ(drained_for(first, 0), 1u);
+  EXPECT_EQ(drained_for(first, 1), 1u) << "the drain stopped after the first partition";
+  EXPECT_TRUE(first.more);
+  auto second = f.drain(clock::now() + 1h, false);
+  EXPECT_EQ(drained_for(second, 0), 1u);
 }
 
 TEST(AccumulatorSaturation, ASmallBatchThatCannotGrowWaitsForMemoryInsteadOfClosing) {
@@ -76,22 +99,37 @@ TEST(AccumulatorSaturation, ASmallBatchThatCannotGrowWaitsForMemoryInsteadOfClos
   EXPECT_EQ(q->batches.front()->record_count, n);
 }
 
-TEST(AccumulatorSaturation, LingerReadyBatchesWaitForABusyLeaderOnlyWhileSaturated) {
-  fixture f(make_config(1 << 20, 64 * 1024));
-  ASSERT_TRUE(f.send(1, 100).ok());  // partition 1: one small batch
+TEST(AccumulatorSaturation, LingerReadyBatchesWaitOnlyWhileSaturated) {
+  // batch.size 8 KiB: under saturation a linger-ready batch below 2 KiB
+  // waits for more records; a larger one waits only for a busy leader.
+  fixture f(make_config(8 * 1024, 64 * 1024));
+  ASSERT_TRUE(f.send(1, 100).ok());
   const auto after_linger = clock::now() + 6ms;
   // Not saturated: linger ended, it goes whether the leader is busy or not.
-  EXPECT_EQ(fixture::count(f.drain(after_linger, true)), 1u);
+  EXPECT_EQ(drained_for(f.drain(after_linger, true), 1), 1u);
 
-  fill(f);  // saturated now (partition 0)
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(f.send(1, 1000).ok());  // 3 KB: not small
+  while (f.send(0, 1000).ok()) {
+  }  // saturated now: partition 0 holds full 8 KiB batches
   ASSERT_GE(f.pool.used(), f.pool.capacity() / 2);
-  // Leader busy: held back, with a next check no later than the bound.
-  auto held = f.drain(after_linger, true);
-  EXPECT_EQ(fixture::count(held), 0u);
-  EXPECT_LE(held.next_ready_check, clock::now() + f.cfg.linger + accumulator::saturated_hold);
-  // Leader idle: sent.
-  auto sent = f.drain(after_linger, false);
-  EXPECT_EQ(fixture::count(sent), 1u);
+  {
+    partition_queue* q1 = f.acc.queue("t", 1);
+    std::lock_guard lk(q1->mu);
+    ASSERT_EQ(q1->batches.size(), 1u);
+    ASSERT_FALSE(q1->batches.front()->full);
+  }
+  auto busy = f.drain(after_linger, true);
+  EXPECT_EQ(drained_for(busy, 1), 0u) << "waits for its busy leader";
+  EXPECT_EQ(drained_for(busy, 0), 1u) << "full batches always go";
+  EXPECT_LE(busy.next_ready_check, clock::now() + f.cfg.linger + accumulator::saturated_hold);
+  EXPECT_EQ(drained_for(f.drain(after_linger, false), 1), 1u) << "leader idle: sent";
+}
+
+TEST(AccumulatorSaturation, ASmallLingerReadyBatchWaitsEvenForAnIdleLeaderWhileSaturated) {
+  fixture f(make_config(1 << 20, 64 * 1024));
+  ASSERT_TRUE(f.send(1, 100).ok());
+  fill(f);
+  EXPECT_EQ(drained_for(f.drain(clock::now() + 6ms, false), 1), 0u);
 }
 
 TEST(AccumulatorSaturation, HeldBatchesGoAtTheBoundEvenWhileTheLeaderStaysBusy) {
