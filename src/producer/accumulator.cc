@@ -650,7 +650,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         }
         auto& used = request_bytes[q.leader];
         const auto size = static_cast<std::int64_t>(b.sealed.size());
-        if (used > 0 && used + size > cfg_.max_request_size) {
+        if (used > 0 && used + size > std::min<std::int64_t>(cfg_.max_request_size, soft_request_bytes)) {
           out.more = true;  // the next request takes it
           continue;
         }

@@ -150,6 +150,11 @@ class accumulator {
                 const partition_gate_fn* partition_gate = nullptr,
                 const std::function<bool(std::int32_t)>* node_busy = nullptr);
   static constexpr std::chrono::milliseconds saturated_hold{50};
+  // Batches beyond this many bytes go in the leader's next request (up to
+  // max.in.flight of them): a broker answers a request only once it has
+  // appended all of it, so several moderate requests in flight keep it and
+  // the connection busier than one large one (100 KB records: 1 MB batches).
+  static constexpr std::int64_t soft_request_bytes = 1 << 20;
 
   // Puts a batch that will be retried back at the front of its queue, in
   // creation order, not before `retry_at`.

@@ -85,6 +85,22 @@ TEST(AccumulatorSaturation, OneDrainTakesAReadyBatchFromEveryPartition) {
   EXPECT_EQ(drained_for(second, 0), 1u);
 }
 
+TEST(AccumulatorSaturation, BatchesBeyondAMegabyteGoInTheNextRequest) {
+  // Two ~900 KB batches for one leader: one request each (several moderate
+  // requests in flight pipeline better than one large one).
+  fixture f(make_config(1 << 20, 8 << 20));
+  for (int i = 0; i < 9; ++i) {
+    ASSERT_TRUE(f.send(0, 100'000).ok());
+    ASSERT_TRUE(f.send(1, 100'000).ok());
+  }
+  auto first = f.drain(clock::now() + 1h, false);
+  EXPECT_EQ(fixture::count(first), 1u);
+  EXPECT_TRUE(first.more);
+  auto second = f.drain(clock::now() + 1h, false);
+  EXPECT_EQ(fixture::count(second), 1u);
+  EXPECT_EQ(drained_for(first, 0) + drained_for(second, 0), 1u);
+}
+
 TEST(AccumulatorSaturation, ASmallBatchThatCannotGrowWaitsForMemoryInsteadOfClosing) {
   fixture f(make_config(1 << 20, 64 * 1024));
   const int n = fill(f);
