@@ -67,6 +67,11 @@ result<void> send_with_backpressure(producer& p, const record& r, const Callback
   // The deadline is taken at the first full buffer, not before every send:
   // the clock is read only when a wait may follow.
   std::optional<clock::time_point> deadline;
+  // A completion does not mean free memory (a batch's memory comes back
+  // once, its records complete one by one): after each retry that still
+  // finds the buffer full, wait for twice as many completions, or this loop
+  // spins through a batch's reports (once 40% of the process's CPU).
+  std::uint64_t completions_to_wait = 1;
   for (;;) {
     auto res = p.try_send(r, callback);
     if (res.ok() || res.error().code() != make_error_code(client_errc::queue_full)) return res;
@@ -83,7 +88,9 @@ result<void> send_with_backpressure(producer& p, const record& r, const Callback
     if (now >= *deadline) {
       return error(client_errc::queue_full, "no buffer space within max.block.ms");
     }
-    gate.wait_after(seen, std::min<clock::duration>(*deadline - now, std::chrono::milliseconds(100)));
+    gate.wait_after(seen + completions_to_wait - 1,
+                    std::min<clock::duration>(*deadline - now, std::chrono::milliseconds(100)));
+    completions_to_wait = std::min<std::uint64_t>(completions_to_wait * 2, 4096);
   }
 }
 
