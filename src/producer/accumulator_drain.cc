@@ -1,0 +1,270 @@
+// accumulator_drain.cc - the I/O thread's side of the accumulator: which
+// batches are ready, draining them into requests (one batch per partition
+// per request), putting retries back, releasing completed batches, and
+// delivery-timeout expiry. Appending is in accumulator.cc.
+#include "producer/accumulator.h"
+#include "producer/idempotence.h"
+
+#include <algorithm>
+
+namespace kprod::producer_detail {
+
+bool accumulator::batch_ready(const producer_batch& b, clock::time_point now, clock::time_point& next_check) const {
+  if (b.attempts > 0) {
+    if (b.retry_at <= now) return true;
+    next_check = std::min(next_check, b.retry_at);
+    return false;
+  }
+  if (b.full || flushing() || closing_) return true;
+  auto linger_end = b.created + cfg_.linger;
+  if (linger_end <= now) return true;
+  next_check = std::min(next_check, linger_end);
+  return false;
+}
+
+void accumulator::update_load_stats(topic_state& t, clock::time_point now) {
+  // KIP-794 adaptive partitioning: queue length (in batches) per available
+  // partition, read by the sticky partitioner when it picks a new partition.
+  // Like Java, no stats until every available partition has had a batch.
+  std::vector<std::int32_t> sizes;
+  std::vector<std::int64_t> stalled;
+  {
+    std::shared_lock tl(t.mu);
+    sizes.reserve(t.available.size());
+    stalled.reserve(t.available.size());
+    for (std::int32_t id : t.available) {
+      partition_queue& q = *t.partitions[static_cast<std::size_t>(id)];
+      std::lock_guard ql(q.mu);
+      sizes.push_back(static_cast<std::int32_t>(q.batches.size()) + q.in_flight);
+      // How long the leader has had data ready without a drain (Java's
+      // readyTimeMs - drainTimeMs), for partitioner.availability.timeout.ms.
+      auto nt = node_times_.find(q.leader);
+      std::int64_t ms = 0;
+      if (nt != node_times_.end() && nt->second.ready > nt->second.drained) {
+        ms = std::chrono::duration_cast<std::chrono::milliseconds>(nt->second.ready - nt->second.drained).count();
+      }
+      stalled.push_back(ms);
+    }
+  }
+  std::unique_lock tl(t.mu);
+  t.stats_at = now;
+  if (sizes.size() == t.available.size()) {
+    t.queue_sizes = std::move(sizes);
+    t.leader_stalled_ms = std::move(stalled);
+  }
+}
+
+accumulator::drained accumulator::drain(clock::time_point now, const std::function<bool(std::int32_t)>& node_ready,
+                                        bool idempotent, std::int64_t producer_id, std::int16_t producer_epoch,
+                                        const partition_gate_fn* partition_gate,
+                                        const std::function<bool(std::int32_t)>* node_busy) {
+  drained out;
+  const bool saturated = node_busy != nullptr && !flushing() && !closing_ &&
+                         pool_.used() >= pool_.capacity() / 2;
+  const std::size_t saturated_min_batch =
+      std::min<std::size_t>(static_cast<std::size_t>(std::max<std::int32_t>(cfg_.batch_size, 1)) / 4, 16 * 1024);
+  // While draining, every new batch wakes the I/O thread; afterwards only one
+  // whose linger ends before this drain's next check. A batch appended after
+  // its queue was scanned reads the horizon after this store (q.mu orders
+  // them), so it sees 0 or a horizon by which the I/O thread drains again.
+  drain_horizon_.store(0);
+  std::map<std::int32_t, std::int64_t> request_bytes;
+  const int per_partition_limit = idempotent ? std::min(cfg_.max_in_flight, 5) : cfg_.max_in_flight;
+  std::shared_lock lk(topics_mu_);
+  for (auto& [name, tp] : topics_) {
+    topic_state& t = *tp;
+    if (cfg_.partitioner_adaptive && now - t.stats_at >= std::chrono::milliseconds(5)) update_load_stats(t, now);
+    std::shared_lock tl(t.mu);
+    for (std::size_t pi = 0; pi < t.partitions.size(); ++pi) {
+      partition_queue& q = *t.partitions[pi];
+      std::unique_lock ql(q.mu);
+      if (!q.batches.empty()) {
+        producer_batch& b = *q.batches.front();
+        if (!batch_ready(b, now, out.next_ready_check)) continue;
+        if (q.leader < 0) {
+          out.unknown_leader = true;
+          continue;
+        }
+        auto& times = node_times_[q.leader];
+        times.ready = now;
+        if (times.drained == clock::time_point{}) times.drained = now;
+        if (saturated && !b.full && b.attempts == 0 && now < b.created + cfg_.linger + saturated_hold &&
+            (b.builder.size_bytes() < saturated_min_batch || (*node_busy)(q.leader))) {
+          // Its leader's responses wake the I/O thread; the bound is a backstop.
+          out.next_ready_check = std::min(out.next_ready_check, b.created + cfg_.linger + saturated_hold);
+          continue;
+        }
+        if (q.in_flight >= per_partition_limit || !node_ready(q.leader)) continue;
+        if (partition_gate && !(*partition_gate)(t.name, static_cast<std::int32_t>(pi))) continue;
+        if (idempotent && !sequence_identity_ready(q, b, producer_id, producer_epoch)) continue;
+        if (!b.is_sealed()) {
+          // Being sealed by another thread: it wakes us when done. Queued
+          // for a seal thread that has not started: sealed here, no wait.
+          if (!sealers_.reclaim(b)) continue;
+        }
+        if (!b.is_sealed()) {
+          if (!b.full) close_batch(q, b);  // linger ended: its size sizes the next batch
+          // Compressed without q.mu, so sending threads keep appending to
+          // this partition meanwhile. Only the I/O thread removes a queue's
+          // front, so `b` is still the front afterwards.
+          b.state.store(seal_state::sealing, std::memory_order_relaxed);
+          ql.unlock();
+          auto sealed = sealers_.seal_here(b);
+          ql.lock();
+          if (!sealed.ok()) continue;  // cannot happen short of a codec failure; retried next round
+        }
+        auto& used = request_bytes[q.leader];
+        const auto size = static_cast<std::int64_t>(b.sealed.size());
+        if (used > 0 && used + size > std::min<std::int64_t>(cfg_.max_request_size, soft_request_bytes)) {
+          out.more = true;  // the next request takes it
+          continue;
+        }
+        used += size;
+        // Stamp on first send, and again after the partition moved to a new
+        // producer id or epoch; a retry under the same ones resends the
+        // same bytes.
+        if (idempotent && (b.base_sequence < 0 || b.producer_id != q.seq_producer_id ||
+                           b.producer_epoch != q.seq_producer_epoch)) {
+          b.producer_id = q.seq_producer_id;
+          b.producer_epoch = q.seq_producer_epoch;
+          b.base_sequence = q.next_sequence;
+          q.next_sequence = static_cast<std::int32_t>(
+              (static_cast<std::int64_t>(q.next_sequence) + b.record_count) & 0x7fffffff);
+          protocol::restamp_batch(b.sealed, {b.producer_id, b.producer_epoch, b.base_sequence, transactional_});
+        }
+        b.in_flight = true;
+        t.last_used = now;
+        times.drained = now;
+        ++q.in_flight;
+        q.queued_bytes -= b.queue_bytes;
+        b.queue_bytes = 0;
+        out.by_node[q.leader].push_back(std::move(q.batches.front()));
+        q.batches.pop_front();
+        // One batch per partition per request (brokers accept exactly one v2
+        // batch per partition entry): the next one waits for another round.
+        // Then on to the next partition - this used to `break` out of the
+        // partition loop, so each drain took one batch per topic.
+        if (!q.batches.empty()) out.more = true;
+      }
+    }
+  }
+  drain_horizon_.store(out.next_ready_check.time_since_epoch().count());
+  return out;
+}
+
+void accumulator::reenqueue(std::unique_ptr<producer_batch> b) {
+  partition_queue* q = queue(std::string(b->topic), b->partition);
+  if (!q) return;
+  std::lock_guard ql(q->mu);
+  --q->in_flight;
+  b->in_flight = false;
+  // Back in creation order: before every newer batch (queued or retried).
+  auto it = q->batches.begin();
+  while (it != q->batches.end() && (*it)->id < b->id) ++it;
+  q->batches.insert(it, std::move(b));
+}
+
+void accumulator::release_buffer(producer_batch& b) {
+  const bool sealed_bytes = b.sealed.capacity() != 0;
+  const std::size_t cap = sealed_bytes ? b.sealed.capacity() : b.builder.capacity_bytes();
+  // A split piece other than the first holds no reservation of its own.
+  if (cap == 0 || b.reserved_bytes < static_cast<std::int64_t>(cap)) return;
+  if (b.cache) {
+    b.cache->give(sealed_bytes ? std::move(b.sealed) : b.builder.take_buffer());
+  } else if (sealed_bytes) {
+    b.sealed = {};
+  } else {
+    (void)b.builder.take_buffer();
+  }
+  b.reserved_bytes -= static_cast<std::int64_t>(cap);
+  pool_.release(static_cast<std::int64_t>(cap));
+}
+
+void accumulator::batch_done(const producer_batch& b) {
+  partition_queue* q = queue(std::string(b.topic), b.partition);
+  if (q) {
+    std::lock_guard ql(q->mu);
+    if (b.in_flight) --q->in_flight;
+  }
+  pool_.release(b.reserved_bytes);
+  queued_records_.fetch_sub(b.record_count);
+  flushes_.remove(b.flush_epoch);
+  if (q && b.queue_bytes) {
+    std::lock_guard ql(q->mu);
+    q->queued_bytes -= b.queue_bytes;
+  }
+}
+
+partition_queue* accumulator::queue(const std::string& topic, std::int32_t partition) {
+  topic_state* t = find_topic(topic);
+  if (!t) return nullptr;
+  std::shared_lock tl(t->mu);
+  if (partition < 0 || partition >= static_cast<std::int32_t>(t->partitions.size())) return nullptr;
+  return t->partitions[static_cast<std::size_t>(partition)].get();
+}
+
+void accumulator::for_each_queue(const std::function<void(topic_state&, std::int32_t, partition_queue&)>& fn) {
+  std::shared_lock lk(topics_mu_);
+  for (auto& [name, tp] : topics_) {
+    std::shared_lock tl(tp->mu);
+    for (std::size_t i = 0; i < tp->partitions.size(); ++i) fn(*tp, static_cast<std::int32_t>(i), *tp->partitions[i]);
+  }
+}
+
+std::vector<std::unique_ptr<producer_batch>> accumulator::take_expired_batches(clock::time_point now, bool all) {
+  std::vector<std::unique_ptr<producer_batch>> out;
+  for_each_queue([&](topic_state&, std::int32_t, partition_queue& q) {
+    std::lock_guard ql(q.mu);
+    // Expire from the front only, so that what stays keeps its order. A
+    // batch another thread is sealing stays until it is done (all: wait).
+    while (!q.batches.empty() && (all || q.batches.front()->deadline <= now)) {
+      if (all) {
+        sealers_.reclaim_wait(*q.batches.front());
+      } else if (!sealers_.reclaim(*q.batches.front())) {
+        break;
+      }
+      out.push_back(std::move(q.batches.front()));
+      q.batches.pop_front();
+    }
+  });
+  return out;
+}
+
+std::vector<accumulator::expired_pending> accumulator::take_expired_pending(clock::time_point now, bool all) {
+  std::vector<expired_pending> out;
+  std::shared_lock lk(topics_mu_);
+  for (auto& [name, tp] : topics_) {
+    // Most topics have nothing waiting: no exclusive lock for them (it would
+    // stall every sending thread that holds the topic's shared lock).
+    if (!all && !tp->has_pending.load(std::memory_order_acquire)) continue;
+    std::unique_lock tl(tp->mu);
+    expired_pending e;
+    e.topic = tp->name;
+    while (!tp->pending.empty() && (all || tp->pending.front().deadline <= now)) {
+      e.records.push_back(std::move(tp->pending.front()));
+      tp->pending.pop_front();
+    }
+    if (tp->pending.empty()) tp->has_pending.store(false);
+    if (!e.records.empty()) {
+      queued_records_.fetch_sub(static_cast<std::int64_t>(e.records.size()));
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+clock::time_point accumulator::next_expiry() const {
+  clock::time_point next = clock::time_point::max();
+  std::shared_lock lk(topics_mu_);
+  for (auto& [name, tp] : topics_) {
+    std::shared_lock tl(tp->mu);
+    if (!tp->pending.empty()) next = std::min(next, tp->pending.front().deadline);
+    for (auto& q : tp->partitions) {
+      std::lock_guard ql(q->mu);
+      if (!q->batches.empty()) next = std::min(next, q->batches.front()->deadline);
+    }
+  }
+  return next;
+}
+
+}  // namespace kprod::producer_detail
