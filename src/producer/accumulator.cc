@@ -161,8 +161,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
         if (deadline == clock::time_point{}) deadline = clock::now() + cfg_.max_block;
         const std::int64_t more = need - held;
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
-        const bool got = may_block ? pool_.reserve(more, std::max(left, std::chrono::milliseconds(0)))
-                                   : pool_.try_reserve(more);
+        const bool got = reserve(more, may_block, std::max(left, std::chrono::milliseconds(0)));
         if (!got) {
           if (held) pool_.release(held);
           if (closing_) return error(client_errc::producer_closed, "producer is closing");
@@ -181,8 +180,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
   // Metadata not known yet: keep an owned copy until it is; it holds its
   // worst case (a batch of its own) from buffer.memory meanwhile.
   if (closing_) return error(client_errc::producer_closed, "producer is closing");
-  bool got = may_block ? pool_.reserve(reserved + batch_overhead_bytes, cfg_.max_block)
-                       : pool_.try_reserve(reserved + batch_overhead_bytes);
+  bool got = reserve(reserved + batch_overhead_bytes, may_block, cfg_.max_block);
   if (!got) {
     if (closing_) return error(client_errc::producer_closed, "producer is closing");
     return error(client_errc::queue_full, may_block ? "buffer.memory exhausted for max.block.ms" : "buffer.memory exhausted");
@@ -355,6 +353,16 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
   if (to_seal) sealers_.seal_claimed(*to_seal);
   if (wake) wake_();
   return 0;
+}
+
+bool accumulator::reserve(std::int64_t bytes, bool may_block, std::chrono::milliseconds max_wait) {
+  if (pool_.try_reserve(bytes)) return true;
+  // The buffer is full: batches become ready now (drain(), as Java's
+  // "exhausted"), and the I/O thread must look - it may be asleep until a
+  // linger end while every byte sits in open batches.
+  memory_short_.store(true, std::memory_order_release);
+  wake_();
+  return may_block && pool_.reserve(bytes, max_wait);
 }
 
 std::size_t accumulator::grow_or_close_bytes(std::size_t batch_limit) noexcept {

@@ -227,13 +227,19 @@ class accumulator {
   // A batch that cannot grow for want of memory is closed (and sent) from
   // this size on; a smaller one waits for memory instead.
   static std::size_t grow_or_close_bytes(std::size_t batch_limit) noexcept;
+  // A send found the buffer full since the last drain (see reserve()).
+  std::atomic<bool> memory_short_{false};
   bool take_for_growth(std::int64_t cost, std::int64_t& held);
   static void close_batch(partition_queue& q, producer_batch& b);
   void drain_pending(topic_state& t, clock::time_point now);
   // One waiting record into its batch; caller holds t.mu (either way). An
   // error is the record's to report (its reservation is already released).
   kprod::error append_pending_locked(topic_state& t, pending_record& pr, clock::time_point now);
-  bool batch_ready(const producer_batch& b, clock::time_point now, clock::time_point& next_check) const;
+  bool batch_ready(const producer_batch& b, clock::time_point now, bool exhausted,
+                   clock::time_point& next_check) const;
+  // pool_.try_reserve, else (buffer full) flags memory_short_, wakes the I/O
+  // thread and, if allowed, waits up to max_wait.
+  bool reserve(std::int64_t bytes, bool may_block, std::chrono::milliseconds max_wait);
   void update_load_stats(topic_state& t, clock::time_point now);
 
   const producer_config cfg_;

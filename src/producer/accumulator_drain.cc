@@ -9,13 +9,16 @@
 
 namespace kprod::producer_detail {
 
-bool accumulator::batch_ready(const producer_batch& b, clock::time_point now, clock::time_point& next_check) const {
+bool accumulator::batch_ready(const producer_batch& b, clock::time_point now, bool exhausted,
+                              clock::time_point& next_check) const {
   if (b.attempts > 0) {
     if (b.retry_at <= now) return true;
     next_check = std::min(next_check, b.retry_at);
     return false;
   }
-  if (b.full || flushing() || closing_) return true;
+  // Exhausted (a send is waiting for memory, or was refused it): every batch
+  // is ready, as in Java - memory comes back only from batches that are sent.
+  if (b.full || exhausted || flushing() || closing_) return true;
   auto linger_end = b.created + cfg_.linger;
   if (linger_end <= now) return true;
   next_check = std::min(next_check, linger_end);
@@ -59,6 +62,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
                                         const partition_gate_fn* partition_gate,
                                         const std::function<bool(std::int32_t)>* node_busy) {
   drained out;
+  const bool exhausted = pool_.has_waiters() || memory_short_.exchange(false, std::memory_order_acq_rel);
   const bool saturated = node_busy != nullptr && !flushing() && !closing_ &&
                          pool_.used() >= pool_.capacity() / 2;
   const std::size_t saturated_min_batch =
@@ -80,7 +84,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
       std::unique_lock ql(q.mu);
       if (!q.batches.empty()) {
         producer_batch& b = *q.batches.front();
-        if (!batch_ready(b, now, out.next_ready_check)) continue;
+        if (!batch_ready(b, now, exhausted, out.next_ready_check)) continue;
         if (q.leader < 0) {
           out.unknown_leader = true;
           continue;
@@ -88,10 +92,14 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         auto& times = node_times_[q.leader];
         times.ready = now;
         if (times.drained == clock::time_point{}) times.drained = now;
-        if (saturated && !b.full && b.attempts == 0 && now < b.created + cfg_.linger + saturated_hold &&
+        // Held at most saturated_hold past its linger (past saturated_hold
+        // when linger is longer: it may be ready because memory ran out).
+        const auto hold_until =
+            b.created + std::min<clock::duration>(cfg_.linger, saturated_hold) + saturated_hold;
+        if (saturated && !b.full && b.attempts == 0 && now < hold_until &&
             (b.builder.size_bytes() < saturated_min_batch || (*node_busy)(q.leader))) {
           // Its leader's responses wake the I/O thread; the bound is a backstop.
-          out.next_ready_check = std::min(out.next_ready_check, b.created + cfg_.linger + saturated_hold);
+          out.next_ready_check = std::min(out.next_ready_check, hold_until);
           continue;
         }
         if (q.in_flight >= per_partition_limit || !node_ready(q.leader)) continue;

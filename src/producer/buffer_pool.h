@@ -66,6 +66,8 @@ class buffer_pool {
 
   std::int64_t capacity() const noexcept { return capacity_; }
   std::int64_t used() const noexcept { return used_.load(std::memory_order_relaxed); }
+  // Some sender is blocked waiting for memory.
+  bool has_waiters() const noexcept { return waiting_.load(std::memory_order_acquire) > 0; }
   std::size_t waiters() const;
   // Recycled batch buffers; outlives every batch (the pool outlives the
   // accumulator and the sender).

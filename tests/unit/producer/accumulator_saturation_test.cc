@@ -155,6 +155,24 @@ TEST(AccumulatorSaturation, HeldBatchesGoAtTheBoundEvenWhileTheLeaderStaysBusy) 
   EXPECT_EQ(fixture::count(f.drain(past_bound, true)), 1u);
 }
 
+TEST(AccumulatorSaturation, ARefusedSendMakesBatchesReadyBeforeTheirLingerEnds) {
+  // linger.ms = 1 h: without this a full buffer would sit in open batches
+  // for an hour while senders fail (or block until max.block.ms).
+  auto cfg = make_config(1 << 20, 64 * 1024);
+  cfg.linger = std::chrono::hours(1);
+  fixture f(cfg);
+  fill(f);  // the last send was refused for memory
+  const auto now = clock::now();
+  auto d = f.drain(now, false);
+  ASSERT_EQ(fixture::count(d), 1u) << "exhausted: ready at once";
+  auto& b = d.by_node.begin()->second.front();  // acknowledged: its memory comes back
+  f.acc.release_buffer(*b);
+  b->completed = true;
+  f.acc.batch_done(*b);
+  ASSERT_TRUE(f.send(1, 100).ok());
+  EXPECT_EQ(fixture::count(f.drain(now, false)), 0u) << "no refusal since: linger applies again";
+}
+
 TEST(AccumulatorSaturation, FlushSendsHeldBatchesAtOnce) {
   fixture f(make_config(1 << 20, 64 * 1024));
   fill(f);
