@@ -277,9 +277,9 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
         } else if (size < grow_or_close_bytes(limit)) {
           // Too small to send on its own: wait for memory to grow it (the
           // caller reserves `need`, maybe waiting, and calls again). Closing
-          // it instead made, under memory pressure, batches of a record or
-          // two: at hundreds of partitions the broker's cost per batch then
-          // bounds throughput and it collapsed (600 partitions: 5x).
+          // it instead would, under memory pressure, send batches only as
+          // large as the memory that happened to be free, and the broker's
+          // cost per batch bounds a saturated producer's throughput.
           const std::int64_t need = cost();  // the growth, just enough (more than held)
           lk.unlock();
           if (to_seal) sealers_.seal_claimed(*to_seal);

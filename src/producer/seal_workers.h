@@ -2,7 +2,7 @@
 //
 // Sealing a batch = compressing its records and computing the CRC; the
 // producer id, epoch and base sequence are stamped later (restamp_batch
-// recomputes the CRC), so a batch can be sealed as soon as it is closed.
+// fixes the CRC), so a batch can be sealed as soon as it is closed.
 // Compressing everything on the I/O thread limits a producer to one core
 // of compression; here a batch closed because it is full is sealed
 // elsewhere while the I/O thread keeps sending:

@@ -70,7 +70,7 @@ result<void> send_with_backpressure(producer& p, const record& r, const Callback
   // A completion does not mean free memory (a batch's memory comes back
   // once, its records complete one by one): after each retry that still
   // finds the buffer full, wait for twice as many completions, or this loop
-  // spins through a batch's reports (once 40% of the process's CPU).
+  // spins through a batch's reports (about 40% of a profile's samples).
   std::uint64_t completions_to_wait = 1;
   for (;;) {
     auto res = p.try_send(r, callback);
