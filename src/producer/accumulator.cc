@@ -435,14 +435,23 @@ std::vector<std::string> accumulator::forget_idle_topics(clock::time_point now, 
   std::shared_lock lk(topics_mu_);
   for (auto& [name, tp] : topics_) {
     topic_state& t = *tp;
-    std::unique_lock tl(t.mu);
-    if (!t.known || t.has_pending.load() || now - t.last_used < idle) continue;
-    bool busy = false;
-    for (auto& q : t.partitions) {
-      std::lock_guard ql(q->mu);
-      busy |= !q->batches.empty() || q->in_flight > 0;
+    auto idle_now = [&] {
+      if (!t.known || t.has_pending.load() || now - t.last_used < idle) return false;
+      for (auto& q : t.partitions) {
+        std::lock_guard ql(q->mu);
+        if (!q->batches.empty() || q->in_flight > 0) return false;
+      }
+      return true;
+    };
+    {
+      // Most topics are in use: decided under the shared lock (the
+      // exclusive one makes every sending thread wait, and costs a
+      // membarrier).
+      std::shared_lock tl(t.mu);
+      if (!idle_now()) continue;
     }
-    if (busy) continue;
+    std::unique_lock tl(t.mu);
+    if (!idle_now()) continue;  // a send came in between
     t.known = false;  // the next record waits for fresh metadata
     out.push_back(name);
   }

@@ -4,8 +4,11 @@
 // Application threads append; the I/O thread asks which partitions are ready,
 // drains batches into requests, re-enqueues retries and completes batches.
 //
-// Locking: the topic map and each topic's partition table are read-mostly
-// (std::shared_mutex); each partition queue has its own mutex. The I/O
+// Locking: the topic map is read-mostly (std::shared_mutex; a per-thread
+// cache skips it on most sends); each topic's partition table is read by
+// every send and written only by metadata changes (read_mostly_mutex: its
+// shared side writes no shared memory); each partition queue has its own
+// mutex. The I/O
 // thread's own bookkeeping (in-flight counts, sequences) lives in
 // partition_queue fields that only the I/O thread touches.
 //
@@ -36,6 +39,7 @@
 #include "producer/buffer_pool.h"
 #include "producer/flush_tracker.h"
 #include "producer/partitioners.h"
+#include "producer/read_mostly_mutex.h"
 #include "producer/producer_batch.h"
 #include "producer/seal_workers.h"
 
@@ -84,15 +88,20 @@ struct topic_state {
   explicit topic_state(std::string n) : name(std::move(n)) {}
   const std::string name;
 
-  std::shared_mutex mu;  // guards the fields below (shared for appends)
+  read_mostly_mutex mu;  // guards the fields below (shared for appends)
   bool known = false;    // metadata seen with partitions
   std::vector<std::unique_ptr<partition_queue>> partitions;
   std::vector<std::int32_t> available;  // partitions with a leader
   std::deque<pending_record> pending;   // exclusive lock
   std::atomic<bool> has_pending{false};
   std::unique_ptr<topic_partitioner> partitioner;
-  std::vector<std::int32_t> queue_sizes;  // batches queued, parallel to `available` (adaptive partitioning)
-  std::vector<std::int64_t> leader_stalled_ms;  // parallel to `available`: leader had ready data, not drained
+  // Adaptive partitioning's load stats, parallel to `available`: batches
+  // queued, and how long the leader had ready data without a drain. Replaced
+  // under the exclusive lock; refreshed in place under the shared one (the
+  // I/O thread, every 5 ms) with relaxed atomic stores, read likewise
+  // (load_stat()): stale by a few ms at worst, and no writer lock per refresh.
+  std::vector<std::int32_t> queue_sizes;
+  std::vector<std::int64_t> leader_stalled_ms;
   clock::time_point stats_at{};           // I/O thread: when queue_sizes was computed
   clock::time_point last_used{};          // I/O thread: metadata arrived or a batch was drained
   topic_view view() const {

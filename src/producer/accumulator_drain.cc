@@ -48,9 +48,19 @@ void accumulator::update_load_stats(topic_state& t, clock::time_point now) {
       }
       stalled.push_back(ms);
     }
+    t.stats_at = now;  // I/O thread only
+    if (sizes.size() == t.available.size() && t.queue_sizes.size() == sizes.size() &&
+        t.leader_stalled_ms.size() == stalled.size()) {
+      // Same shape: refresh in place (partitioners read these concurrently).
+      for (std::size_t i = 0; i < sizes.size(); ++i) {
+        std::atomic_ref<std::int32_t>(t.queue_sizes[i]).store(sizes[i], std::memory_order_relaxed);
+        std::atomic_ref<std::int64_t>(t.leader_stalled_ms[i]).store(stalled[i], std::memory_order_relaxed);
+      }
+      return;
+    }
   }
+  // First stats, or `available` changed: replace them (rare).
   std::unique_lock tl(t.mu);
-  t.stats_at = now;
   if (sizes.size() == t.available.size()) {
     t.queue_sizes = std::move(sizes);
     t.leader_stalled_ms = std::move(stalled);

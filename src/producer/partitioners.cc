@@ -3,6 +3,7 @@
 #include "producer/partitioners.h"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <limits>
 #include <utility>
@@ -59,6 +60,13 @@ std::uint64_t clock_seed(const void* self) noexcept {
   const auto now = static_cast<std::uint64_t>(
       std::chrono::steady_clock::now().time_since_epoch().count());
   return now ^ (reinterpret_cast<std::uintptr_t>(self) * 0x9e3779b97f4a7c15ull);
+}
+
+// Load stats are refreshed in place by the I/O thread while senders read
+// them (accumulator.h, topic_state): relaxed atomic loads.
+template <typename T>
+T load_stat(const T& v) noexcept {
+  return std::atomic_ref<T>(const_cast<T&>(v)).load(std::memory_order_relaxed);
 }
 
 std::int32_t uniform_pick(const topic_view& view, std::uint32_t random) noexcept {
@@ -149,8 +157,8 @@ std::int32_t sticky_partitioner::choose(const topic_view& view) {
   std::int64_t max_size = 0;
   bool all_equal = true;
   for (std::size_t i = 0; i < n; ++i) {
-    if (check_stalls && view.leader_stalled_ms[i] > availability_timeout_ms_) continue;
-    const std::int64_t size = std::max(view.queue_sizes[i], 0);
+    if (check_stalls && load_stat(view.leader_stalled_ms[i]) > availability_timeout_ms_) continue;
+    const std::int64_t size = std::max(load_stat(view.queue_sizes[i]), 0);
     if (!cft_.empty() && size != cft_.front()) all_equal = false;
     max_size = std::max(max_size, size);
     cft_.push_back(size);

@@ -1,0 +1,187 @@
+#include "producer/read_mostly_mutex.h"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+namespace kprod::producer_detail {
+namespace {
+
+// The locks one thread holds shared: written by that thread only, read by
+// writers. Its own cache line, so readers never share one.
+struct alignas(64) reader_slot {
+  std::atomic<const void*> held[read_mostly_mutex::max_held]{};
+  int depth = 0;  // entries in use (owner thread only)
+};
+
+// Every live thread's slot. Leaked on purpose: threads may exit (and
+// unregister) after static destructors ran.
+struct slot_registry {
+  std::mutex mu;
+  std::vector<reader_slot*> slots;
+  static slot_registry& get() {
+    static slot_registry* r = new slot_registry;
+    return *r;
+  }
+};
+
+struct slot_owner {
+  reader_slot slot;
+  slot_owner() {
+    auto& r = slot_registry::get();
+    std::lock_guard lk(r.mu);
+    r.slots.push_back(&slot);
+  }
+  ~slot_owner();
+};
+
+// Trivially initialised, so the common path is one TLS load; the owner
+// (which unregisters at thread exit) is created on first use.
+thread_local reader_slot* my_slot = nullptr;
+
+slot_owner::~slot_owner() {
+  auto& r = slot_registry::get();
+  std::lock_guard lk(r.mu);
+  std::erase(r.slots, &slot);
+  my_slot = nullptr;
+}
+
+reader_slot& register_this_thread() {
+  static thread_local slot_owner owner;
+  my_slot = &owner.slot;
+  return owner.slot;
+}
+
+inline reader_slot& this_thread_slot() {
+  if (my_slot != nullptr) [[likely]] return *my_slot;
+  return register_this_thread();
+}
+
+bool detect_membarrier() {
+  // Diagnostics and tests: force the full-fence fallback.
+  if (const char* v = std::getenv("KPROD_READ_MOSTLY_FENCE"); v != nullptr && *v == '1') return false;
+  const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+  if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
+  return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+// Decided once per process, before any lock is used: both sides must agree.
+bool use_membarrier() noexcept {
+  static const bool v = detect_membarrier();
+  return v;
+}
+
+// The reader's half of the store-load barrier.
+inline void light_fence() noexcept {
+  if (use_membarrier()) {
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // the writer's membarrier does the rest
+  } else {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+}
+
+// The writer's half: with membarrier, a full barrier on every core running
+// one of our threads, which orders each reader's slot store before its load
+// of writer_ as if the reader had fenced.
+void heavy_fence() noexcept {
+  if (use_membarrier()) {
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+    // Registered at detection, so this cannot fail; if it ever did, readers
+    // would be unprotected - stop rather than corrupt.
+    std::fputs("kprod: membarrier(PRIVATE_EXPEDITED) failed after registration\n", stderr);
+    std::abort();
+  }
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+bool slot_holds(const reader_slot& s, const void* lock) noexcept {
+  for (const auto& h : s.held) {
+    if (h.load(std::memory_order_acquire) == lock) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool read_mostly_mutex::asymmetric() noexcept { return use_membarrier(); }
+
+bool read_mostly_mutex::enter_shared() noexcept {
+  reader_slot& s = this_thread_slot();
+  const int d = s.depth;
+  if (d >= max_held) {
+    std::fputs("kprod: read_mostly_mutex nested deeper than max_held\n", stderr);
+    std::abort();  // a programming error in kprod, not an input
+  }
+  // Held already by this thread: a writer, if any, is waiting for us, so
+  // checking for it would deadlock. Just count the hold again.
+  bool again = false;
+  for (int i = 0; i < d; ++i) again |= s.held[i].load(std::memory_order_relaxed) == this;
+  s.held[d].store(this, std::memory_order_relaxed);
+  s.depth = d + 1;
+  if (again) return true;
+  light_fence();
+  if (!writer_.load(std::memory_order_acquire)) return true;
+  s.held[d].store(nullptr, std::memory_order_release);
+  s.depth = d;
+  return false;
+}
+
+void read_mostly_mutex::lock_shared() {
+  while (!enter_shared()) {
+    std::lock_guard lk(writer_mu_);  // blocks until the active writer is done
+  }
+}
+
+bool read_mostly_mutex::try_lock_shared() { return enter_shared(); }
+
+void read_mostly_mutex::unlock_shared() noexcept {
+  reader_slot& s = *my_slot;
+  for (int i = s.depth; i-- > 0;) {
+    if (s.held[i].load(std::memory_order_relaxed) == this) {
+      // Release: the section's reads happen before a writer that sees it.
+      s.held[i].store(nullptr, std::memory_order_release);
+      break;
+    }
+  }
+  while (s.depth > 0 && s.held[s.depth - 1].load(std::memory_order_relaxed) == nullptr) --s.depth;
+}
+
+void read_mostly_mutex::lock() {
+  writer_mu_.lock();
+  writer_.store(true, std::memory_order_relaxed);
+  heavy_fence();
+  // Readers that entered before they could see writer_ leave soon (sections
+  // are short; the longest compresses one batch): yield, then sleep a little.
+  for (int round = 0;; ++round) {
+    bool busy = false;
+    {
+      auto& r = slot_registry::get();
+      std::lock_guard lk(r.mu);
+      for (const reader_slot* s : r.slots) {
+        if (slot_holds(*s, this)) {
+          busy = true;
+          break;
+        }
+      }
+    }
+    if (!busy) return;
+    if (round < 64) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+}
+
+void read_mostly_mutex::unlock() noexcept {
+  writer_.store(false, std::memory_order_release);
+  writer_mu_.unlock();
+}
+
+}  // namespace kprod::producer_detail
