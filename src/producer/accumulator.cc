@@ -328,6 +328,7 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       nb->cache = &pool_.cache();
       nb->builder.start(a.ts, pool_.cache().take(cap));
       nb->builder.reserve(cap);
+      if (slot_cap > 0) nb->slots = pool_.cache().take_slots(slot_cap);
       nb->slots.reserve(slot_cap);
       nb->reserved_bytes = need;
       nb->deadline = now + *cfg_.delivery_timeout;

@@ -1,8 +1,18 @@
 #include "producer/buffer_pool.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 
 namespace kprod::producer_detail {
+
+void* allocate_mapped(std::size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return p;
+}
+
+void deallocate_mapped(void* p, std::size_t bytes) noexcept { munmap(p, bytes); }
 
 bool buffer_pool::take_if_fits(std::int64_t n) noexcept {
   std::int64_t cur = used_.load(std::memory_order_relaxed);
@@ -69,18 +79,51 @@ std::size_t buffer_pool::waiters() const {
 
 namespace kprod::producer_detail {
 
+std::size_t buffer_cache::bound() const noexcept {
+  const std::int64_t free_budget = capacity_ - used_.load(std::memory_order_relaxed);
+  return std::max(floor_, static_cast<std::size_t>(std::max<std::int64_t>(free_budget, 0)));
+}
+
+void buffer_cache::make_room_locked(std::size_t incoming) {
+  const std::size_t limit = bound();
+  // Oldest first from whichever list is longer: recent sizes predict the next.
+  while (bytes_ + incoming > limit && (!buffers_.empty() || !slots_.empty())) {
+    if (!buffers_.empty() && (slots_.empty() || buffers_.size() >= slots_.size())) {
+      bytes_ -= buffers_.front().capacity();
+      buffers_.pop_front();
+    } else {
+      bytes_ -= slots_.front().capacity() * sizeof(record_slot);
+      slots_.pop_front();
+    }
+  }
+}
+
 protocol::batch_buffer buffer_cache::take(std::size_t capacity) {
   std::lock_guard lk(mu_);
   // Exactly the capacity asked for, which is what the caller accounts in
   // buffer.memory (batches are sized in powers of two, so sizes repeat).
   // Newest first: warmest in cache.
-  for (std::size_t i = free_.size(); i-- > 0;) {
-    if (free_[i].capacity() != capacity) continue;
-    protocol::batch_buffer out = std::move(free_[i]);
-    free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
+  for (std::size_t i = buffers_.size(); i-- > 0;) {
+    if (buffers_[i].capacity() != capacity) continue;
+    protocol::batch_buffer out = std::move(buffers_[i]);
+    buffers_.erase(buffers_.begin() + static_cast<std::ptrdiff_t>(i));
     bytes_ -= out.capacity();
     return out;
   }
+  make_room_locked(0);  // the caller's reservation lowered the bound
+  return {};
+}
+
+slot_vector buffer_cache::take_slots(std::size_t n) {
+  std::lock_guard lk(mu_);
+  for (std::size_t i = slots_.size(); i-- > 0;) {
+    if (slots_[i].capacity() != n) continue;
+    slot_vector out = std::move(slots_[i]);
+    slots_.erase(slots_.begin() + static_cast<std::ptrdiff_t>(i));
+    bytes_ -= out.capacity() * sizeof(record_slot);
+    return out;
+  }
+  make_room_locked(0);
   return {};
 }
 
@@ -88,15 +131,22 @@ void buffer_cache::give(protocol::batch_buffer&& b) {
   const std::size_t cap = b.capacity();
   if (cap == 0) return;
   std::lock_guard lk(mu_);
-  // Make room by dropping the oldest buffers: recent sizes predict the next.
-  while (!free_.empty() && bytes_ + cap > max_bytes_) {
-    bytes_ -= free_.front().capacity();
-    free_.erase(free_.begin());
-  }
-  if (bytes_ + cap > max_bytes_) return;  // b is freed here
+  make_room_locked(cap);
+  if (bytes_ + cap > bound()) return;  // b is freed here
   b.clear();
   bytes_ += cap;
-  free_.push_back(std::move(b));
+  buffers_.push_back(std::move(b));
+}
+
+void buffer_cache::give(slot_vector&& v) {
+  const std::size_t bytes = v.capacity() * sizeof(record_slot);
+  if (bytes == 0) return;
+  v.clear();  // destroys the (already invoked) completions
+  std::lock_guard lk(mu_);
+  make_room_locked(bytes);
+  if (bytes_ + bytes > bound()) return;  // v is freed here
+  bytes_ += bytes;
+  slots_.push_back(std::move(v));
 }
 
 std::size_t buffer_cache::cached_bytes() const {

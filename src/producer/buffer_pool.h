@@ -19,36 +19,60 @@
 #include <mutex>
 #include <vector>
 
+#include "producer/record_slot.h"
 #include "protocol/record_batch.h"
 
 namespace kprod::producer_detail {
 
-// Batch buffers of completed batches, kept for the next batches so that the
-// steady state allocates nothing and the allocator's heap does not fragment
-// (which is what made the resident size exceed buffer.memory). Bounded: at
-// most `max_bytes` of capacity is kept; these bytes are outside buffer.memory
-// (they hold no record), which is why the bound is small.
+// Batch buffers and slot vectors of completed batches, kept for the next
+// batches so that the steady state allocates nothing. What it keeps is, in
+// effect, the free part of buffer.memory in physical form (Java's BufferPool
+// keeps its free list inside buffer.memory the same way): it holds at most
+// max(floor, capacity - used) bytes, evicting the oldest first, so buffers in
+// use plus buffers kept stay within buffer.memory + floor.
+//
+// Why keep that much: with several sending threads, each allocates its new
+// batches from its own glibc arena while the I/O thread frees them, so every
+// arena grows to its own peak and the resident size becomes the sum of the
+// peaks (8 threads: ~14 MB above a single arena). Served from here, the
+// arenas are barely used after warm-up.
 class buffer_cache {
  public:
-  explicit buffer_cache(std::size_t max_bytes) : max_bytes_(max_bytes) {}
+  // `used`: the pool's reserved bytes (read relaxed: a bound, not a count).
+  buffer_cache(std::int64_t capacity, std::size_t floor_bytes, const std::atomic<std::int64_t>& used)
+      : capacity_(capacity), floor_(floor_bytes), used_(used) {}
 
-  // A cached buffer of exactly `capacity` bytes, else an empty one.
+  // A kept buffer of exactly `capacity` bytes, else an empty one (and, on a
+  // miss, room is made for what the caller will allocate).
   protocol::batch_buffer take(std::size_t capacity);
+  // A kept slot vector with capacity for exactly `n` slots, else an empty one.
+  slot_vector take_slots(std::size_t n);
   // Keeps `b` if it fits the bound; otherwise frees it.
   void give(protocol::batch_buffer&& b);
+  void give(slot_vector&& v);
   std::size_t cached_bytes() const;
+  // What may be kept now: max(floor, capacity - used).
+  std::size_t bound() const noexcept;
 
  private:
-  const std::size_t max_bytes_;
+  // Drops the oldest kept items until `bytes_ + incoming` fits bound() (or
+  // nothing is left). Caller holds mu_.
+  void make_room_locked(std::size_t incoming);
+
+  const std::int64_t capacity_;
+  const std::size_t floor_;
+  const std::atomic<std::int64_t>& used_;
   mutable std::mutex mu_;
-  std::vector<protocol::batch_buffer> free_;
-  std::size_t bytes_ = 0;
+  std::deque<protocol::batch_buffer> buffers_;  // oldest first
+  std::deque<slot_vector> slots_;  // oldest first
+  std::size_t bytes_ = 0;                       // both lists
 };
 
 class buffer_pool {
  public:
   explicit buffer_pool(std::int64_t capacity_bytes)
-      : capacity_(capacity_bytes), cache_(static_cast<std::size_t>(std::min<std::int64_t>(capacity_bytes / 8, 4 << 20))) {}
+      : capacity_(capacity_bytes),
+        cache_(capacity_bytes, static_cast<std::size_t>(std::min<std::int64_t>(capacity_bytes / 8, 4 << 20)), used_) {}
 
   // Reserves n bytes, waiting at most `max_wait`. False on timeout or when
   // the pool was closed. n > capacity never succeeds.

@@ -9,8 +9,8 @@
 //                                    send ... retry with the same bytes
 //                                    complete(): one report per record
 //
-// The batch's buffer (builder, then sealed bytes) comes from and returns to
-// the accumulator's buffer_cache; its capacity, and the slots' capacity, are
+// The batch's buffer (builder, then sealed bytes) and its slot vector come
+// from and return to the buffer pool's buffer_cache; its capacity, and the slots' capacity, are
 // what the batch holds of buffer.memory (`reserved_bytes`).
 //
 // Only records sent with a handler keep a slot (fire-and-forget records cost
@@ -27,6 +27,7 @@
 #include "kprod/detail/completion.h"
 #include "kprod/error.h"
 #include "producer/buffer_pool.h"
+#include "producer/record_slot.h"
 #include "protocol/record_batch.h"
 
 namespace kprod::producer_detail {
@@ -38,14 +39,6 @@ inline constexpr std::uint64_t batch_id_step = std::uint64_t{1} << 24;
 // Who may touch a batch's builder and sealed bytes: see seal_workers.h.
 enum class seal_state : std::uint8_t { open, queued, sealing, sealed };
 
-struct record_slot {
-  detail::completion done;
-  std::int64_t timestamp_ms;
-  std::int32_t offset_delta;
-  std::int32_t key_size;
-  std::int32_t value_size;
-};
-
 struct producer_batch {
   producer_batch() = default;
   producer_batch(const producer_batch&) = delete;
@@ -53,6 +46,7 @@ struct producer_batch {
   ~producer_batch() {
     if (!cache) return;
     cache->give(sealed.capacity() ? std::move(sealed) : builder.take_buffer());
+    cache->give(std::move(slots));
   }
 
   std::string_view topic;  // owned by the accumulator's topic state
@@ -65,12 +59,12 @@ struct producer_batch {
 
   protocol::record_batch_builder builder;  // while open
   protocol::batch_buffer sealed;           // wire bytes once sealed
-  std::vector<record_slot> slots;
+  slot_vector slots;
   std::int32_t record_count = 0;
   std::int64_t reserved_bytes = 0;         // taken from the buffer pool
   std::int64_t queue_bytes = 0;            // counted in partition_queue::queued_bytes
   std::uint64_t flush_epoch = 0;           // see flush_tracker
-  buffer_cache* cache = nullptr;           // where the buffer goes when the batch is destroyed
+  buffer_cache* cache = nullptr;           // where buffer and slots go when the batch is destroyed
 
   clock::time_point created;
   clock::time_point deadline;              // created + delivery.timeout.ms

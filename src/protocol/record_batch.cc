@@ -1,6 +1,8 @@
 // record_batch.cc - building and re-stamping v2 record batches.
 #include "protocol/record_batch.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <climits>
 #include <cstring>
@@ -10,6 +12,42 @@
 #include "codec/varint.h"
 
 namespace kprod::protocol {
+
+namespace {
+constexpr std::size_t page_bytes = 4096;
+std::size_t mapping_bytes(std::size_t cap) noexcept { return (cap + page_bytes - 1) & ~(page_bytes - 1); }
+}  // namespace
+
+std::uint8_t* batch_buffer::grow(std::uint8_t* p, std::size_t size, std::size_t cap, std::size_t n) {
+  if (n < mapped_threshold) {
+    void* q = std::realloc(p, n);
+    if (q == nullptr) throw std::bad_alloc();
+    return static_cast<std::uint8_t*>(q);
+  }
+  if (p != nullptr && cap >= mapped_threshold) {
+    if (mapping_bytes(n) == mapping_bytes(cap)) return p;
+    void* q = mremap(p, mapping_bytes(cap), mapping_bytes(n), MREMAP_MAYMOVE);
+    if (q == MAP_FAILED) throw std::bad_alloc();
+    return static_cast<std::uint8_t*>(q);
+  }
+  void* q = mmap(nullptr, mapping_bytes(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (q == MAP_FAILED) throw std::bad_alloc();
+  if (p != nullptr) {
+    std::memcpy(q, p, size);
+    std::free(p);
+  }
+  return static_cast<std::uint8_t*>(q);
+}
+
+void batch_buffer::release(std::uint8_t* p, std::size_t cap) noexcept {
+  if (p == nullptr) return;
+  if (cap >= mapped_threshold) {
+    munmap(p, mapping_bytes(cap));
+  } else {
+    std::free(p);
+  }
+}
+
 namespace {
 
 using namespace batch_v2;

@@ -101,23 +101,33 @@ struct batch_producer_fields {
 
 // A growable byte buffer whose growth leaves the new bytes uninitialised
 // (std::vector zero-fills them, which costs a memset per append and touches
-// pages that may never be written). Growth uses realloc, which moves large
-// blocks by remapping pages rather than copying them.
+// pages that may never be written).
+//
+// Small buffers come from malloc. From `mapped_threshold` on, a buffer is
+// its own anonymous mapping (mmap; growth by mremap, which moves pages
+// instead of copying them; munmap returns them to the OS at once). Why not
+// malloc: glibc raises its mmap threshold after the first large free, so
+// later batch buffers come from the arenas of the threads that allocate
+// them - with several sending threads, one arena each - and each arena keeps
+// up to twice that threshold free and resident: ~15 MB more peak RSS with 8
+// sending threads at a 32 MiB buffer.memory.
 class batch_buffer {
  public:
+  static constexpr std::size_t mapped_threshold = 128 * 1024;
+
   batch_buffer() noexcept = default;
   batch_buffer(const batch_buffer&) = delete;
   batch_buffer& operator=(const batch_buffer&) = delete;
   batch_buffer(batch_buffer&& o) noexcept : p_(o.p_), size_(o.size_), cap_(o.cap_) { o.p_ = nullptr, o.size_ = o.cap_ = 0; }
   batch_buffer& operator=(batch_buffer&& o) noexcept {
     if (this != &o) {
-      std::free(p_);
+      release(p_, cap_);
       p_ = o.p_, size_ = o.size_, cap_ = o.cap_;
       o.p_ = nullptr, o.size_ = o.cap_ = 0;
     }
     return *this;
   }
-  ~batch_buffer() { std::free(p_); }
+  ~batch_buffer() { release(p_, cap_); }
 
   std::uint8_t* data() noexcept { return p_; }
   const std::uint8_t* data() const noexcept { return p_; }
@@ -133,9 +143,7 @@ class batch_buffer {
   // Capacity becomes at least n (contents kept). Throws std::bad_alloc.
   void reserve(std::size_t n) {
     if (n <= cap_) return;
-    void* q = std::realloc(p_, n);
-    if (q == nullptr) throw std::bad_alloc();
-    p_ = static_cast<std::uint8_t*>(q);
+    p_ = grow(p_, size_, cap_, n);
     cap_ = n;
   }
   // Size becomes n; bytes past the old size are uninitialised.
@@ -151,6 +159,10 @@ class batch_buffer {
   }
 
  private:
+  // Storage of capacity `cap` (malloc'd below mapped_threshold, else mapped).
+  static std::uint8_t* grow(std::uint8_t* p, std::size_t size, std::size_t cap, std::size_t n);
+  static void release(std::uint8_t* p, std::size_t cap) noexcept;
+
   std::uint8_t* p_ = nullptr;
   std::size_t size_ = 0;
   std::size_t cap_ = 0;
