@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <thread>
+#include <vector>
 
 namespace kprod::producer_detail {
 namespace {
@@ -79,6 +81,21 @@ TEST(WallClock, FallbackBehavesIdentically) {
                            << r.first_bad_after << "]";
   EXPECT_EQ(r.backwards, 0u);
   EXPECT_EQ(refreshes, r.calls);  // every call read the clock
+}
+
+// Threads each learn their own anchor and publish into the shared rate at
+// once; every thread's values must still be exact and monotone.
+TEST(WallClock, ExactOnSeveralThreadsAtOnce) {
+  wc::force_fallback(false);
+  std::vector<run_result> results(3);
+  std::vector<std::thread> threads;
+  for (auto& r : results) threads.emplace_back([&r] { r = run_for(100, 4); });
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) {
+    EXPECT_EQ(r.outside, 0u) << "first bad " << r.first_bad << " not in [" << r.first_bad_before << ", "
+                             << r.first_bad_after << "]";
+    EXPECT_EQ(r.backwards, 0u);
+  }
 }
 
 // Deterministic: the cache with made-up readings at 3 ticks/ns.
