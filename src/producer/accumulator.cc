@@ -1,5 +1,6 @@
 #include "producer/accumulator.h"
 #include "producer/idempotence.h"
+#include "producer/wall_clock.h"
 
 #include <algorithm>
 #include <cstring>
@@ -13,10 +14,10 @@ constexpr std::int64_t batch_overhead_bytes =
     static_cast<std::int64_t>(protocol::batch_v2::header_size) + batch_bookkeeping_bytes;
 constexpr std::int64_t slot_bytes = static_cast<std::int64_t>(sizeof(record_slot));
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+// Record CreateTime: system_clock truncated to ms, from a per-thread TSC
+// cache (wall_clock.h says why it is exact); ~8% of the CPU per 100-byte
+// record went to system_clock::now() before.
+std::int64_t now_ms() { return wall_clock_ms(); }
 
 const std::uint8_t* u8(std::string_view s) { return reinterpret_cast<const std::uint8_t*>(s.data()); }
 
