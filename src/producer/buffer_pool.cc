@@ -81,7 +81,7 @@ namespace kprod::producer_detail {
 
 std::size_t buffer_cache::bound() const noexcept {
   const std::int64_t free_budget = capacity_ - used_.load(std::memory_order_relaxed);
-  return std::max(floor_, static_cast<std::size_t>(std::max<std::int64_t>(free_budget, 0)));
+  return std::min(floor_, static_cast<std::size_t>(std::max<std::int64_t>(free_budget, 0)));
 }
 
 void buffer_cache::make_room_locked(std::size_t incoming) {
