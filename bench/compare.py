@@ -17,7 +17,11 @@ Optionally the "encode floor" from the microbenchmarks (bench/encode_floor.py).
 Latency: delivery report time minus the time the record was due (paced
 runs: start + i / rate, open loop) or, unpaced, minus the time just before
 the send call. The mock cluster acknowledges from memory: latencies are the
-clients' own queueing, batching and I/O, not a real broker's.
+clients' own queueing, batching and I/O, not a real broker's. Both tools
+stamp alike (tools/cli/tick_clock.h: raw TSC ticks where the TSC is invariant
+and the kernel's clocksource, else steady_clock; paced runs steady_clock) and
+keep per-thread, lock-free stats (tools/cli/perf_stats.h), so the harness's
+own per-record cost is small and the same on both sides.
 """
 import argparse
 import json

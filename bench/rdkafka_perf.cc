@@ -16,7 +16,10 @@
 // from the due time; without, latency counts from just before the produce
 // call (so a wait for queue space counts). The end of latency is the delivery
 // report callback. Waiting for a due time sleeps (serving delivery reports),
-// it does not spin, so pacing costs no CPU on either side.
+// it does not spin, so pacing costs no CPU on either side. Stamps and
+// per-thread stats are kprod perf's (tools/cli/tick_clock.h, perf_stats.h);
+// the send stamp travels as the message opaque, like kprod perf's one-stamp
+// callback.
 //
 // batch_bytes_avg: wire bytes per record batch, as kprod reports it (after
 // compression, retries included). librdkafka 2.0.2 sends exactly one batch
@@ -52,6 +55,8 @@
 
 #include "../tools/cli/latency_histogram.h"
 #include "../tools/cli/payload_generator.h"
+#include "../tools/cli/perf_stats.h"
+#include "../tools/cli/tick_clock.h"
 
 namespace {
 
@@ -69,11 +74,16 @@ struct options {
   std::vector<std::pair<std::string, std::string>> props;
 };
 
+// Bookkeeping shared with kprod perf (perf_stats.h, tick_clock.h): stamps
+// are ticks, and delivery reports, which run on whichever thread polls, go to
+// that thread's own stats without a lock.
 struct run_state {
-  std::mutex mu;  // delivery reports may run on any polling thread
-  kprod::cli::latency_histogram hist{8};
-  unsigned long long acked = 0, errors = 0, bytes = 0;
-  std::atomic<unsigned long long> sent{0};
+  explicit run_state(bool paced) : clock(/*prefer_tsc=*/!paced) {}
+
+  const kprod::cli::tick_clock clock;  // paced: steady ns (due times are computed in ns)
+  kprod::cli::stats_registry stats;
+  std::mutex mu;  // guards errors and first_error (failures are rare)
+  unsigned long long errors = 0;
   std::string first_error;
 
   std::mutex stats_mu;
@@ -86,10 +96,7 @@ struct run_state {
   }
 };
 
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+std::int64_t now_ns() { return kprod::cli::steady_now_ns(); }
 
 void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   auto* st = static_cast<run_state*>(opaque);
@@ -97,12 +104,9 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     st->fail(rd_kafka_err2str(m->err));
     return;
   }
-  const auto due = reinterpret_cast<std::intptr_t>(m->_private);
-  const std::int64_t end = now_ns();
-  std::lock_guard<std::mutex> lock(st->mu);
-  ++st->acked;
-  st->bytes += m->len + m->key_len;
-  st->hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - due)));
+  const auto send_stamp = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(m->_private));
+  const std::uint64_t end = st->clock.now();
+  st->stats.local().on_ack(end > send_stamp ? end - send_stamp : 0, m->len + m->key_len, send_stamp);
 }
 
 // Only keeps the text: parsing it during the run would bill the harness's
@@ -232,7 +236,8 @@ int main(int argc, char** argv) {
     }
     payloads = std::move(*pl);
   }
-  run_state st;
+  const bool paced = o.throughput > 0;
+  run_state st(paced);
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   auto set = [&](const std::string& k, const std::string& v) {
@@ -264,29 +269,31 @@ int main(int argc, char** argv) {
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, o.topic.c_str(), nullptr);
 
   const double cpu0 = cpu_seconds();
-  const bool paced = o.throughput > 0;
   const double interval_ns = paced ? 1e9 / o.throughput : 0;
   const long long threads = o.threads;
   const kprod::cli::key_table keys(o.keys, o.num_records);  // before the clock starts, as in kprod perf
-  const std::int64_t start = now_ns();
+  kprod::cli::tick_scale scale = st.clock.begin_run();
   auto send_share = [&](long long first) {
+    kprod::cli::thread_stats& mine = st.stats.local();
     kprod::cli::payload_generator gen(payloads.empty() ? static_cast<std::size_t>(o.record_size) : 0);
     kprod::cli::key_table::scratch key_scratch;
     for (long long i = first; i < o.num_records; i += threads) {
-      std::int64_t due;
+      std::uint64_t due;  // tick_clock ticks (paced: ns)
       if (paced) {
-        due = start + static_cast<std::int64_t>(std::llround(static_cast<double>(i) * interval_ns));
-        wait_until(rk, due);
+        const std::int64_t due_ns =
+            scale.start.ns + static_cast<std::int64_t>(std::llround(static_cast<double>(i) * interval_ns));
+        wait_until(rk, due_ns);
+        due = static_cast<std::uint64_t>(due_ns);
       } else {
-        due = now_ns();
+        due = st.clock.now();
       }
       const std::string_view value = payloads.empty() ? gen.make(static_cast<std::uint64_t>(i))
                                                       : std::string_view(payloads[static_cast<std::size_t>(i) % payloads.size()]);
       const std::string_view key = o.keys > 0 ? keys.key(i, key_scratch) : std::string_view();
-      st.sent.fetch_add(1);
+      mine.sent.add(1);
       while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, const_cast<char*>(value.data()),
                               value.size(), o.keys > 0 ? key.data() : nullptr, key.size(),
-                              reinterpret_cast<void*>(static_cast<std::intptr_t>(due))) == -1) {
+                              reinterpret_cast<void*>(static_cast<std::uintptr_t>(due))) == -1) {
         if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
           st.fail(rd_kafka_err2str(rd_kafka_last_error()));
           break;
@@ -304,7 +311,8 @@ int main(int argc, char** argv) {
     for (auto& t : senders) t.join();
   }
   rd_kafka_flush(rk, 300000);
-  const double elapsed = static_cast<double>(now_ns() - start) / 1e9;
+  st.clock.end_run(scale);
+  const double elapsed = static_cast<double>(scale.end.ns - scale.start.ns) / 1e9;
   const double cpu = cpu_seconds() - cpu0;
   const double rss = peak_rss_mb();
 
@@ -322,30 +330,34 @@ int main(int argc, char** argv) {
   }
   if (!batch_avg) std::fprintf(stderr, "rdkafka_perf: no statistics after flush; batch_bytes_avg is null\n");
 
+  // Flushed and the senders joined: every thread's stats are final.
   std::lock_guard<std::mutex> lock(st.mu);
-  const double rps = static_cast<double>(st.acked) / elapsed;
-  const double mbps = static_cast<double>(st.bytes) / elapsed / (1024.0 * 1024.0);
-  const double sent = static_cast<double>(st.sent.load());
+  const kprod::cli::stats_totals tot = st.stats.totals();
+  const kprod::cli::latency_histogram hist = st.stats.merged_latency();  // ticks
+  const unsigned long long acked = tot.acked;
+  const double rps = static_cast<double>(acked) / elapsed;
+  const double mbps = static_cast<double>(tot.acked_bytes) / elapsed / (1024.0 * 1024.0);
+  const double sent = static_cast<double>(tot.sent);
   const double cpu_per_record = sent > 0 ? cpu * 1e6 / sent : 0;
-  auto ms = [](double ns) { return ns / 1e6; };
-  auto pct = [&](double p) { return ms(static_cast<double>(st.hist.value_at_percentile(p))); };
+  auto ms = [&scale](double ticks) { return scale.to_ns(ticks) / 1e6; };
+  auto pct = [&](double p) { return ms(static_cast<double>(hist.value_at_percentile(p))); };
   if (o.json) {
     nlohmann::ordered_json j;
-    j["records"] = st.acked;
+    j["records"] = acked;
     j["errors"] = st.errors;
     j["elapsed_s"] = elapsed;
     j["records_per_s"] = rps;
     j["mb_per_s"] = mbps;
     j["batch_bytes_avg"] = batch_avg ? nlohmann::ordered_json(*batch_avg) : nlohmann::ordered_json(nullptr);
-    j["latency_ms"] = {{"avg", ms(st.hist.mean())}, {"p50", pct(50)},   {"p95", pct(95)},
-                       {"p99", pct(99)},            {"p999", pct(99.9)}, {"max", ms(static_cast<double>(st.hist.max()))}};
+    j["latency_ms"] = {{"avg", ms(hist.mean())}, {"p50", pct(50)},   {"p95", pct(95)},
+                       {"p99", pct(99)},            {"p999", pct(99.9)}, {"max", ms(static_cast<double>(hist.max()))}};
     j["cpu_s"] = cpu;
     j["cpu_us_per_record"] = cpu_per_record;
     j["peak_rss_mb"] = rss;
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("%llu records sent, %.1f records/sec (%.2f MB/sec), latency ms p50 %.2f p99 %.2f p99.9 %.2f max %.2f\n",
-                st.acked, rps, mbps, pct(50), pct(99), pct(99.9), ms(static_cast<double>(st.hist.max())));
+                acked, rps, mbps, pct(50), pct(99), pct(99.9), ms(static_cast<double>(hist.max())));
     std::printf("errors: %llu%s%s; batches avg %.0f bytes; cpu %.2f s (%.3f us/record); peak RSS %.1f MB\n",
                 st.errors, st.errors ? ", first: " : "", st.first_error.c_str(), batch_avg.value_or(0.0), cpu,
                 cpu_per_record, rss);
@@ -354,5 +366,5 @@ int main(int argc, char** argv) {
   if (!st.first_error.empty()) std::fprintf(stderr, "rdkafka_perf: first error: %s\n", st.first_error.c_str());
   rd_kafka_topic_destroy(rkt);
   rd_kafka_destroy(rk);
-  return st.errors || st.acked != static_cast<unsigned long long>(o.num_records) ? 1 : 0;
+  return st.errors || acked != static_cast<unsigned long long>(o.num_records) ? 1 : 0;
 }

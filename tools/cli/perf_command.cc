@@ -18,7 +18,9 @@
 #include "payload_generator.h"
 #include "commands.h"
 #include "latency_histogram.h"
+#include "perf_stats.h"
 #include "send_gate.h"
+#include "tick_clock.h"
 
 namespace kprod::cli {
 
@@ -29,24 +31,18 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr double mib = 1024.0 * 1024.0;
 
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
-}
-
+// Bookkeeping shared with bench/rdkafka_perf (perf_stats.h, tick_clock.h):
+// stamps are ticks, per-thread stats need no lock in the delivery callback.
 struct perf_state {
+  explicit perf_state(bool paced, bool log_latencies)
+      : clock(/*prefer_tsc=*/!paced), stats(log_latencies) {}
+
+  const tick_clock clock;  // paced: steady ns (due times are computed in ns)
   completion_gate gate;
-  // Written by the sending threads (sent) and by the I/O thread (the rest):
-  // on separate cache lines, or every record moves a line between the cores.
-  alignas(64) std::atomic<std::uint64_t> sent{0};
-  alignas(64) std::atomic<std::uint64_t> acked{0};
-  std::atomic<std::uint64_t> errors{0};
-  std::atomic<std::uint64_t> acked_bytes{0};
-  alignas(64) char after_counters = 0;
-  std::mutex mu;  // guards the fields below
-  latency_histogram latency_ns;
+  stats_registry stats;
+  alignas(64) std::atomic<std::uint64_t> errors{0};
+  std::mutex mu;  // guards first_error (failures are rare)
   std::string first_error;
-  bool log_latencies = false;
-  std::vector<std::pair<std::int64_t, std::int64_t>> latency_log;  // (due ns, latency ns), --latency-log
 
   void fail(const kprod::error& e) {
     errors.fetch_add(1);
@@ -55,24 +51,26 @@ struct perf_state {
   }
 };
 
+// The run's state, for the delivery callback: so that the per-record functor
+// carries one stamp, as librdkafka's per-message opaque does in rdkafka_perf
+// (whose callback gets the state through the handle's opaque). One run per
+// process.
+perf_state* current_run = nullptr;
+
 struct on_ack {
-  perf_state* state;
-  std::int64_t start_ns;
-  std::uint64_t bytes;
+  std::uint64_t send_stamp;  // tick_clock ticks
   void operator()(const delivery_report& rep) const {
-    const std::int64_t end = now_ns();
+    perf_state& st = *current_run;
     if (rep.ok()) {
-      {
-        std::lock_guard<std::mutex> lock(state->mu);
-        state->latency_ns.record(static_cast<std::uint64_t>(std::max<std::int64_t>(end - start_ns, 0)));
-        if (state->log_latencies) state->latency_log.emplace_back(start_ns, end - start_ns);
-      }
-      state->acked_bytes.fetch_add(bytes);
-      state->acked.fetch_add(1);
+      const std::uint64_t end = st.clock.now();
+      const auto& m = rep.metadata;
+      const std::uint64_t bytes = static_cast<std::uint64_t>(std::max(m.serialized_key_size, 0)) +
+                                  static_cast<std::uint64_t>(std::max(m.serialized_value_size, 0));
+      st.stats.local().on_ack(end > send_stamp ? end - send_stamp : 0, bytes, send_stamp);
     } else {
-      state->fail(rep.error);
+      st.fail(rep.error);
     }
-    state->gate.on_completion();
+    st.gate.on_completion();
   }
 };
 
@@ -106,10 +104,11 @@ class progress_reporter {
     while (!cv_.wait_for(lock, interval, [this] { return stopped_; })) {
       const auto t = clock_type::now();
       const double dt = std::chrono::duration<double>(t - last_t).count();
-      const std::uint64_t acked = st_.acked.load();
-      const std::uint64_t bytes = st_.acked_bytes.load();
+      const stats_totals tot = st_.stats.totals();
+      const std::uint64_t acked = tot.acked;
+      const std::uint64_t bytes = tot.acked_bytes;
       const std::uint64_t errors = st_.errors.load();
-      const std::uint64_t sent = st_.sent.load();
+      const std::uint64_t sent = tot.sent;
       const double rate = static_cast<double>(acked - last_acked) / dt;
       const double mbs = static_cast<double>(bytes - last_bytes) / mib / dt;
       const std::uint64_t done = acked + errors;
@@ -153,9 +152,10 @@ result<std::vector<std::string>> read_payloads(const std::string& path) {
   return lines;
 }
 
-// Sorted by due time, so that the file reads as a timeline.
-void write_latency_log(const std::string& path, std::vector<std::pair<std::int64_t, std::int64_t>>& rows,
-                       std::int64_t start_ns) {
+// Sorted by due time, so that the file reads as a timeline. Rows are tick
+// stamps; the file has microseconds since the start, as before ticks.
+void write_latency_log(const std::string& path, std::vector<std::pair<std::uint64_t, std::uint64_t>> rows,
+                       const tick_scale& scale) {
   std::sort(rows.begin(), rows.end());
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr) {
@@ -163,7 +163,10 @@ void write_latency_log(const std::string& path, std::vector<std::pair<std::int64
     return;
   }
   for (const auto& [due, latency] : rows) {
-    std::fprintf(f, "%lld %lld\n", static_cast<long long>((due - start_ns) / 1000), static_cast<long long>(latency / 1000));
+    const auto latency_ns = scale.ticks_are_ns ? static_cast<std::int64_t>(latency)
+                                               : static_cast<std::int64_t>(scale.to_ns(static_cast<double>(latency)));
+    std::fprintf(f, "%lld %lld\n", static_cast<long long>(scale.since_start_ns(due) / 1000),
+                 static_cast<long long>(latency_ns / 1000));
   }
   std::fclose(f);
 }
@@ -202,11 +205,10 @@ int run_perf(const perf_options& o) {
   if (!s) return exit_usage;
   producer& p = *s->prod;
   const auto max_block = p.config().max_block;
-  const cpu_usage cpu0 = process_usage();
-
-  perf_state st;
-  st.log_latencies = !o.latency_log.empty();
   const bool paced = o.throughput > 0;
+  perf_state st(paced, !o.latency_log.empty());  // before cpu0: probing the clock is not the producer's work
+  current_run = &st;
+  const cpu_usage cpu0 = process_usage();
   const double interval_ns = paced ? 1e9 / o.throughput : 0;
   std::optional<progress_reporter> progress;
   progress.emplace(st, o.num_records);
@@ -216,29 +218,31 @@ int run_perf(const perf_options& o) {
   // every record's bytes are the same whatever the thread count.
   const std::int64_t threads = std::max<std::int64_t>(1, o.threads);
   const key_table keys(o.keys, o.num_records);  // before the clock starts, as in rdkafka_perf
-  const std::int64_t start_ns = now_ns();
+  tick_scale scale = st.clock.begin_run();
   auto send_share = [&](std::int64_t first) {
+    thread_stats& mine = st.stats.local();
     payload_generator gen(o.payload_file.empty() ? static_cast<std::size_t>(o.record_size) : 0);
     key_table::scratch key_scratch;
     for (std::int64_t i = first; i < o.num_records && !interrupted(); i += threads) {
-      std::int64_t t_send;
+      std::uint64_t t_send;
       if (paced) {
         // Open loop: record i is due at start + i / throughput whatever happened
-        // before; its latency counts from when it was due.
-        t_send = start_ns + static_cast<std::int64_t>(std::llround(static_cast<double>(i) * interval_ns));
-        const std::int64_t ahead = t_send - now_ns();
+        // before; its latency counts from when it was due. (Paced, ticks are ns.)
+        const std::int64_t due =
+            scale.start.ns + static_cast<std::int64_t>(std::llround(static_cast<double>(i) * interval_ns));
+        const std::int64_t ahead = due - steady_now_ns();
         if (ahead > 0 && wait_interruptible(std::chrono::nanoseconds(ahead))) break;
+        t_send = static_cast<std::uint64_t>(due);
       } else {
-        t_send = now_ns();
+        t_send = st.clock.now();
       }
       record r;
       r.topic = o.topic;
       r.value = payloads.empty() ? gen.make(static_cast<std::uint64_t>(i))
                                  : std::string_view(payloads[static_cast<std::size_t>(i) % payloads.size()]);
       if (o.keys > 0) r.key = keys.key(i, key_scratch);
-      const std::uint64_t bytes = r.value->size() + (r.key ? r.key->size() : 0);
-      st.sent.fetch_add(1);
-      auto res = send_with_backpressure(p, r, on_ack{&st, t_send, bytes}, st.gate, max_block);
+      mine.sent.add(1);
+      auto res = send_with_backpressure(p, r, on_ack{t_send}, st.gate, max_block);
       if (!res) st.fail(res.error());
     }
   };
@@ -260,20 +264,22 @@ int run_perf(const perf_options& o) {
   }
   const kprod::producer_metrics metrics = p.metrics();
   (void)p.close(0ms);
-  const std::int64_t end_ns = now_ns();
+  st.clock.end_run(scale);
   progress.reset();
   const cpu_usage cpu1 = process_usage();
 
+  // close() returned: no callback runs any more, every thread's stats are final.
   std::lock_guard<std::mutex> lock(st.mu);
-  const std::uint64_t sent = st.sent.load();
-  const std::uint64_t acked = st.acked.load();
+  const stats_totals tot = st.stats.totals();
+  const std::uint64_t sent = tot.sent;
+  const std::uint64_t acked = tot.acked;
   const std::uint64_t errors = st.errors.load();
-  if (!o.latency_log.empty()) write_latency_log(o.latency_log, st.latency_log, start_ns);
-  const double elapsed = static_cast<double>(end_ns - start_ns) / 1e9;
+  if (!o.latency_log.empty()) write_latency_log(o.latency_log, st.stats.merged_latency_log(), scale);
+  const double elapsed = static_cast<double>(scale.end.ns - scale.start.ns) / 1e9;
   const double rps = elapsed > 0 ? static_cast<double>(acked) / elapsed : 0;
-  const double mbps = elapsed > 0 ? static_cast<double>(st.acked_bytes.load()) / mib / elapsed : 0;
-  const auto& h = st.latency_ns;
-  auto ms = [](double ns) { return ns / 1e6; };
+  const double mbps = elapsed > 0 ? static_cast<double>(tot.acked_bytes) / mib / elapsed : 0;
+  const latency_histogram h = st.stats.merged_latency();  // ticks
+  auto ms = [&scale](double ticks) { return scale.to_ns(ticks) / 1e6; };
   const double cpu_s = cpu1.cpu_s - cpu0.cpu_s;
   const double cpu_us_per_record = sent > 0 ? cpu_s * 1e6 / static_cast<double>(sent) : 0;
 
