@@ -201,7 +201,12 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
   pr.deadline = clock::now() + *cfg_.delivery_timeout;
   pr.flush_epoch = flushes_.add();
   {
-    std::unique_lock tl(t.mu);
+    // Shared, not exclusive: until metadata arrives every record comes this
+    // way, and an exclusive lock costs a membarrier (read_mostly_mutex).
+    // drain_pending() takes the exclusive lock, so a record is pushed either
+    // before it swaps the list or after, setting has_pending again.
+    std::shared_lock tl(t.mu);
+    std::lock_guard pl(t.pending_mu);
     t.pending.push_back(std::move(pr));
     t.has_pending.store(true, std::memory_order_release);
   }
@@ -492,14 +497,21 @@ void accumulator::drain_pending(topic_state& t, clock::time_point now) {
   // clears has_pending: draining it piecemeal under the shared lock let busy
   // sending threads refill the list as fast as it drained, keeping the
   // producer on this slow path (an exclusive lock per record) for good.
-  // Failures are completed after unlocking (a handler may send).
+  // Failures are completed after unlocking (a handler may send). Each
+  // record's owned copy is freed as soon as it is in its batch: a sender
+  // that starts before metadata arrives can fill buffer.memory with waiting
+  // records, and holding them all until the last is appended doubled the
+  // peak (copies plus batches).
   std::deque<pending_record> todo;
-  std::vector<std::pair<pending_record*, kprod::error>> failed;
+  std::vector<std::pair<pending_record, kprod::error>> failed;
   {
     std::unique_lock tl(t.mu);
-    todo.swap(t.pending);
-    for (auto& pr : todo) {
-      if (auto err = append_pending_locked(t, pr, now)) failed.emplace_back(&pr, std::move(err));
+    {
+      std::lock_guard pl(t.pending_mu);
+      todo.swap(t.pending);
+    }
+    for (; !todo.empty(); todo.pop_front()) {
+      if (auto err = append_pending_locked(t, todo.front(), now)) failed.emplace_back(std::move(todo.front()), std::move(err));
     }
     t.has_pending.store(false, std::memory_order_release);
   }
@@ -507,7 +519,7 @@ void accumulator::drain_pending(topic_state& t, clock::time_point now) {
     delivery_report rep;
     rep.error = err;
     rep.metadata.topic = t.name;
-    pr->done(std::move(rep));
+    pr.done(std::move(rep));
   }
 }
 

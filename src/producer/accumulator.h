@@ -92,7 +92,8 @@ struct topic_state {
   bool known = false;    // metadata seen with partitions
   std::vector<std::unique_ptr<partition_queue>> partitions;
   std::vector<std::int32_t> available;  // partitions with a leader
-  std::deque<pending_record> pending;   // exclusive lock
+  std::mutex pending_mu;                // with mu held either way; drain_pending holds mu exclusively
+  std::deque<pending_record> pending;   // under pending_mu
   std::atomic<bool> has_pending{false};
   std::unique_ptr<topic_partitioner> partitioner;
   // Adaptive partitioning's load stats, parallel to `available`: batches

@@ -252,10 +252,10 @@ std::vector<accumulator::expired_pending> accumulator::take_expired_pending(cloc
   std::vector<expired_pending> out;
   std::shared_lock lk(topics_mu_);
   for (auto& [name, tp] : topics_) {
-    // Most topics have nothing waiting: no exclusive lock for them (it would
-    // stall every sending thread that holds the topic's shared lock).
+    // Most topics have nothing waiting: skip them.
     if (!all && !tp->has_pending.load(std::memory_order_acquire)) continue;
-    std::unique_lock tl(tp->mu);
+    std::shared_lock tl(tp->mu);
+    std::lock_guard pl(tp->pending_mu);  // senders push under the shared lock too
     expired_pending e;
     e.topic = tp->name;
     while (!tp->pending.empty() && (all || tp->pending.front().deadline <= now)) {
@@ -276,7 +276,10 @@ clock::time_point accumulator::next_expiry() const {
   std::shared_lock lk(topics_mu_);
   for (auto& [name, tp] : topics_) {
     std::shared_lock tl(tp->mu);
-    if (!tp->pending.empty()) next = std::min(next, tp->pending.front().deadline);
+    {
+      std::lock_guard pl(tp->pending_mu);
+      if (!tp->pending.empty()) next = std::min(next, tp->pending.front().deadline);
+    }
     for (auto& q : tp->partitions) {
       std::lock_guard ql(q->mu);
       if (!q->batches.empty()) next = std::min(next, q->batches.front()->deadline);

@@ -1,5 +1,5 @@
-// buffer_cache keeps the free part of buffer.memory (at least a floor) as
-// recycled batch buffers and slot vectors; batch_buffer and slot_vector
+// buffer_cache keeps a bounded amount (a floor, never more than the free
+// budget) of recycled batch buffers and slot vectors; batch_buffer and slot_vector
 // switch to their own mappings for large sizes without losing contents.
 #include <gtest/gtest.h>
 
@@ -17,14 +17,16 @@ protocol::batch_buffer buffer_of(std::size_t cap) {
   return b;
 }
 
-TEST(BufferCache, KeepsUpToTheFreeBudgetAndNotBelowTheFloor) {
-  buffer_pool pool(1 << 20);  // floor: min(1 MiB / 8, 4 MiB) = 128 KiB
+TEST(BufferCache, KeepsAtMostTheFloorAndNeverMoreThanTheFreeBudget) {
+  buffer_pool pool(4 << 20);  // floor: min(4 MiB / 8, 4 MiB) = 512 KiB
   buffer_cache& c = pool.cache();
-  EXPECT_EQ(c.bound(), std::size_t{1} << 20);  // nothing used: the whole budget
+  EXPECT_EQ(c.bound(), std::size_t{512} << 10);
   c.give(buffer_of(256 << 10));
   c.give(buffer_of(256 << 10));
   EXPECT_EQ(c.cached_bytes(), std::size_t{512} << 10);
-  ASSERT_TRUE(pool.try_reserve(900 << 10));  // in use now: the bound falls to the floor
+  c.give(buffer_of(256 << 10));  // over the floor: the oldest goes
+  EXPECT_EQ(c.cached_bytes(), std::size_t{512} << 10);
+  ASSERT_TRUE(pool.try_reserve((4 << 20) - (128 << 10)));  // 128 KiB of budget left
   EXPECT_EQ(c.bound(), std::size_t{128} << 10);
   // A miss makes room for what the caller allocates: kept bytes drop to the bound.
   EXPECT_EQ(c.take(64 << 10).capacity(), 0u);
@@ -32,7 +34,7 @@ TEST(BufferCache, KeepsUpToTheFreeBudgetAndNotBelowTheFloor) {
   // What does not fit the bound is freed, not kept.
   c.give(buffer_of(256 << 10));
   EXPECT_LE(c.cached_bytes(), c.bound());
-  pool.release(900 << 10);
+  pool.release((4 << 20) - (128 << 10));
 }
 
 TEST(BufferCache, TakeReturnsOnlyExactCapacities) {
@@ -49,7 +51,7 @@ TEST(BufferCache, TakeReturnsOnlyExactCapacities) {
 }
 
 TEST(BufferCache, OldestGoFirstWhenFull) {
-  buffer_pool pool(1 << 20);
+  buffer_pool pool(8 << 20);  // floor 1 MiB
   buffer_cache& c = pool.cache();
   c.give(buffer_of(512 << 10));  // oldest
   c.give(buffer_of(256 << 10));
@@ -59,7 +61,7 @@ TEST(BufferCache, OldestGoFirstWhenFull) {
 }
 
 TEST(BufferCache, RecyclesSlotVectorsInTheSameBudget) {
-  buffer_pool pool(1 << 20);
+  buffer_pool pool(8 << 20);
   buffer_cache& c = pool.cache();
   slot_vector v;
   v.reserve(4096);  // 4096 slots: large enough to be mapped
