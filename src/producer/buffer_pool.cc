@@ -79,10 +79,7 @@ std::size_t buffer_pool::waiters() const {
 
 namespace kprod::producer_detail {
 
-std::size_t buffer_cache::bound() const noexcept {
-  const std::int64_t free_budget = capacity_ - used_.load(std::memory_order_relaxed);
-  return std::min(floor_, static_cast<std::size_t>(std::max<std::int64_t>(free_budget, 0)));
-}
+std::size_t buffer_cache::bound() const noexcept { return floor_; }
 
 void buffer_cache::make_room_locked(std::size_t incoming) {
   const std::size_t limit = bound();
@@ -110,7 +107,6 @@ protocol::batch_buffer buffer_cache::take(std::size_t capacity) {
     bytes_ -= out.capacity();
     return out;
   }
-  make_room_locked(0);  // the caller's reservation lowered the bound
   return {};
 }
 
@@ -123,7 +119,6 @@ slot_vector buffer_cache::take_slots(std::size_t n) {
     bytes_ -= out.capacity() * sizeof(record_slot);
     return out;
   }
-  make_room_locked(0);
   return {};
 }
 

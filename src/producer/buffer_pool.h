@@ -26,20 +26,20 @@ namespace kprod::producer_detail {
 
 // Batch buffers and slot vectors of completed batches, kept for the next
 // batches so that the steady state allocates nothing and new batches reuse
-// pages that are already resident. Bounded: at most min(floor, capacity -
-// used) bytes (floor = min(buffer.memory / 8, 4 MiB)), oldest evicted first.
-// These bytes hold no record and are outside buffer.memory, which is why the
-// bound is small; keeping the whole free budget instead (as Java's
-// BufferPool does) raised peak RSS toward buffer.memory even when the
-// producer never needed that much (10 B records: 17 -> 30 MB).
+// pages that are already resident (a fresh mapping costs a page fault per
+// 4 KiB: with 100 KB records, 20% of the CPU). Bounded: at most `floor` =
+// min(buffer.memory / 8, 4 MiB) bytes, oldest evicted first; these bytes hold
+// no record and are outside buffer.memory, which is why the bound is small.
+// Two bounds were tried and rejected: the whole free budget (as Java's
+// BufferPool) raised peak RSS toward buffer.memory even when the producer
+// never needed it (10 B records: 17 -> 30 MB); min(floor, free budget)
+// cached nothing exactly when reuse matters, with the buffer full (100 KB
+// records: a fresh mapping for every batch, 0.8x librdkafka's throughput).
 class buffer_cache {
  public:
-  // `used`: the pool's reserved bytes (read relaxed: a bound, not a count).
-  buffer_cache(std::int64_t capacity, std::size_t floor_bytes, const std::atomic<std::int64_t>& used)
-      : capacity_(capacity), floor_(floor_bytes), used_(used) {}
+  explicit buffer_cache(std::size_t floor_bytes) : floor_(floor_bytes) {}
 
-  // A kept buffer of exactly `capacity` bytes, else an empty one (and, on a
-  // miss, room is made for what the caller will allocate).
+  // A kept buffer of exactly `capacity` bytes, else an empty one.
   protocol::batch_buffer take(std::size_t capacity);
   // A kept slot vector with capacity for exactly `n` slots, else an empty one.
   slot_vector take_slots(std::size_t n);
@@ -47,7 +47,7 @@ class buffer_cache {
   void give(protocol::batch_buffer&& b);
   void give(slot_vector&& v);
   std::size_t cached_bytes() const;
-  // What may be kept now: min(floor, capacity - used).
+  // What may be kept.
   std::size_t bound() const noexcept;
 
  private:
@@ -55,9 +55,7 @@ class buffer_cache {
   // nothing is left). Caller holds mu_.
   void make_room_locked(std::size_t incoming);
 
-  const std::int64_t capacity_;
   const std::size_t floor_;
-  const std::atomic<std::int64_t>& used_;
   mutable std::mutex mu_;
   std::deque<protocol::batch_buffer> buffers_;  // oldest first
   std::deque<slot_vector> slots_;  // oldest first
@@ -68,7 +66,7 @@ class buffer_pool {
  public:
   explicit buffer_pool(std::int64_t capacity_bytes)
       : capacity_(capacity_bytes),
-        cache_(capacity_bytes, static_cast<std::size_t>(std::min<std::int64_t>(capacity_bytes / 8, 4 << 20)), used_) {}
+        cache_(static_cast<std::size_t>(std::min<std::int64_t>(capacity_bytes / 8, 4 << 20))) {}
 
   // Reserves n bytes, waiting at most `max_wait`. False on timeout or when
   // the pool was closed. n > capacity never succeeds.
