@@ -17,6 +17,9 @@ producer_impl::producer_impl(const producer_config& validated)
       pool_(validated.buffer_memory),
       acc_(cfg_, pool_, [this] { sender_->wake(); }),
       cluster_(io_, cfg_, [this] { sender_->wake(); }) {
+  // Settle read_mostly_mutex's mode before any thread of ours exists (see
+  // read_mostly_mutex.cc: registering later costs an RCU grace period).
+  (void)read_mostly_mutex::asymmetric();
   sender_ = std::make_unique<producer_detail::sender>(io_, cfg_, acc_, cluster_);
   cluster_.set_metadata_listener(
       [this](const client::cluster_snapshot& s, const std::vector<std::string>& updated) { on_metadata(s, updated); });

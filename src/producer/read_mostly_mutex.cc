@@ -77,6 +77,13 @@ bool use_membarrier() noexcept {
   return v;
 }
 
+// Registering is cheap while the process has one thread and takes an RCU
+// grace period (milliseconds) once it has several: that delayed a
+// producer's first send by ~13 ms. So register during static
+// initialisation, before main() starts any thread (producer_impl also asks
+// before it starts its I/O thread, for programs that load us later).
+const bool registered_at_startup = use_membarrier();
+
 // The reader's half of the store-load barrier.
 inline void light_fence() noexcept {
   if (use_membarrier()) {
