@@ -60,29 +60,12 @@ void producer_impl::complete_now(detail::completion& done, kprod::error e, std::
   asio::post(io_, [d = std::move(done), rep = std::move(rep)]() mutable { d(std::move(rep)); });
 }
 
-std::atomic<int>& producer_impl::stripe_of_this_thread(std::array<send_stripe, send_stripes>& stripes) {
-  static std::atomic<std::size_t> next_thread{0};
-  thread_local const std::size_t mine = next_thread.fetch_add(1, std::memory_order_relaxed) % send_stripes;
-  return stripes[mine].n;
-}
-
-bool producer_impl::sends_in_progress() const {
-  // Each thread adds and subtracts on its own stripe, so every stripe returns
-  // to 0; seq_cst on both sides orders this with the closing_ check in
-  // enqueue() (the send either sees closing_ or is counted here).
-  for (const auto& s : active_sends_) {
-    if (s.n.load() != 0) return true;
-  }
-  return false;
-}
-
 result<void> producer_impl::enqueue(const record& r, detail::completion done, bool may_block,
                                     bool report_enqueue_errors) {
   const bool has_handler = static_cast<bool>(done);
   // close() waits for sends in progress, so that none slips in after its
   // final sweep (every record gets exactly one completion).
-  std::atomic<int>& active = stripe_of_this_thread(active_sends_);
-  active.fetch_add(1);
+  std::shared_lock gate(sends_gate_);
   // Transactional: the state check and the append happen under the send
   // lock, so commit/abort never miss a record appended in the transaction.
   std::shared_lock<std::shared_mutex> txn_lock;
@@ -95,7 +78,7 @@ result<void> producer_impl::enqueue(const record& r, detail::completion done, bo
                      : txn_refusal   ? result<void>(txn_refusal)
                                      : acc_.append(r, done, has_handler, may_block && !on_io_thread());
   if (txn_lock.owns_lock()) txn_lock.unlock();
-  active.fetch_sub(1);
+  gate.unlock();
   if (res.ok()) return res;
   if (report_enqueue_errors && has_handler) {
     complete_now(done, res.error(), r.topic);
@@ -148,7 +131,8 @@ result<void> producer_impl::close(std::chrono::milliseconds timeout) {
   // Sends that started before closing_ was set finish quickly now (the pool
   // is closed); after them nothing can be appended, so the shutdown below
   // sees every record.
-  while (sends_in_progress()) std::this_thread::yield();
+  sends_gate_.lock();
+  sends_gate_.unlock();
   // Whatever is left fails now, in flight included; then the thread stops.
   asio::post(io_, [this] {
     sender_->shutdown(error(client_errc::producer_closed, "producer closed before delivery"));

@@ -15,6 +15,7 @@
 #include <asio/io_context.hpp>
 
 #include "client/cluster.h"
+#include "producer/read_mostly_mutex.h"
 #include "kprod/producer.h"
 #include "producer/accumulator.h"
 #include "producer/buffer_pool.h"
@@ -58,16 +59,11 @@ class producer_impl {
   std::mutex close_mu_;
   std::atomic<bool> closed_{false};
   std::atomic<bool> closing_{false};
-  // enqueue() calls in progress; close() waits until none is. Striped by
-  // thread: one shared counter, written twice per record by every sending
-  // thread, moved its cache line between cores on each send.
-  struct alignas(64) send_stripe {
-    std::atomic<int> n{0};
-  };
-  static constexpr std::size_t send_stripes = 16;
-  std::array<send_stripe, send_stripes> active_sends_;
-  static std::atomic<int>& stripe_of_this_thread(std::array<send_stripe, send_stripes>& stripes);
-  bool sends_in_progress() const;
+  // enqueue() holds it shared; close() takes it exclusively once closing_
+  // is set, which waits for the sends in progress (every later one sees
+  // closing_). Shared side: no atomic read-modify-write, and each thread
+  // writes only its own cache line (read_mostly_mutex.h).
+  producer_detail::read_mostly_mutex sends_gate_;
 
   // partitions_for() waits for metadata here.
   std::mutex meta_mu_;
