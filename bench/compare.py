@@ -89,7 +89,7 @@ WORKLOADS = [
     W("100B", "throughput", 2_000_000, "baseline: 100 B, 1000 keys, acks=all+idempotence, linger 5, none"),
     W("10B", "throughput", 2_000_000, size=10),
     W("1KB", "throughput", 600_000, size=1000),
-    W("100KB", "throughput", 10_000, size=100_000),
+    W("100KB", "throughput", 25_000, size=100_000),
     W("100B-unkeyed", "throughput", 2_000_000, "null keys: sticky partitioning on both", keys=0),
     W("100B-acks1", "throughput", 2_000_000, "acks=1, no idempotence", acks="1", idempotence=False),
     W("100B-linger0", "throughput", 1_500_000, linger_ms=0),
