@@ -21,6 +21,12 @@ constexpr std::int64_t slot_bytes = static_cast<std::int64_t>(sizeof(record_slot
 // record went to system_clock::now() before.
 std::int64_t now_ms() { return wall_clock_ms(); }
 
+void give_back_freed_heap() noexcept {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
 const std::uint8_t* u8(std::string_view s) { return reinterpret_cast<const std::uint8_t*>(s.data()); }
 
 bool valid_topic_name(std::string_view t) {
@@ -517,17 +523,19 @@ void accumulator::drain_pending(topic_state& t, clock::time_point now) {
       const pending_record& pr = todo.front();
       copied_bytes += (pr.key ? pr.key->size() : 0) + (pr.value ? pr.value->size() : 0);
       if (auto err = append_pending_locked(t, todo.front(), now)) failed.emplace_back(std::move(todo.front()), std::move(err));
+      // The copies are malloc'd heap memory, which glibc keeps resident once
+      // freed: without this, peak RSS held every copy and every batch made
+      // from them at once (100 KB records, buffer filled before metadata
+      // came: 71 MB at a 32 MiB buffer.memory). Rare (a burst that waited
+      // for metadata), so the cost of a trim per 4 MiB does not matter.
+      if (copied_bytes >= (std::size_t{4} << 20)) {
+        copied_bytes = 0;
+        give_back_freed_heap();
+      }
     }
     t.has_pending.store(false, std::memory_order_release);
   }
-#if defined(__GLIBC__)
-  // The copies were malloc'd (in the heap: glibc's mmap threshold has risen
-  // by then) and freed, but glibc keeps freed heap memory resident, so peak
-  // RSS held the copies and their batches at once (100 KB records: 71 MB at
-  // a 32 MiB buffer.memory when the buffer filled before metadata came).
-  // Rare (a burst before metadata): give that memory back.
-  if (copied_bytes >= (std::size_t{1} << 20)) malloc_trim(0);
-#endif
+  if (copied_bytes >= (std::size_t{1} << 20)) give_back_freed_heap();
   for (auto& [pr, err] : failed) {
     delivery_report rep;
     rep.error = err;
