@@ -68,7 +68,11 @@ bool detect_membarrier() {
   if (const char* v = std::getenv("KPROD_READ_MOSTLY_FENCE"); v != nullptr && *v == '1') return false;
   const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
   if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
-  return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0) return false;
+  // A sandbox may allow registering and still refuse the barrier itself:
+  // try it once, so that a writer never finds it missing (the registration
+  // is inherited by fork()ed children).
+  return syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
 // Decided once per process, before any lock is used: both sides must agree.

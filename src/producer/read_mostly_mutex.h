@@ -33,7 +33,10 @@ namespace kprod::producer_detail {
 
 class read_mostly_mutex {
  public:
-  static constexpr int max_held = 4;
+  // Nesting depth per thread: a send holds two (sends in progress, then its
+  // topic); a send from a partitioner or handler called inside one adds two
+  // more each time.
+  static constexpr int max_held = 8;
 
   read_mostly_mutex() = default;
   read_mostly_mutex(const read_mostly_mutex&) = delete;
