@@ -246,7 +246,9 @@ TEST(ProducerBehaviour, LeaderMovedMidStreamKeepsEveryRecordOnceAndInOrder) {
   int n = 0;
   auto send_some = [&](int count) {
     for (int i = 0; i < count; ++i, ++n) {
-      record r = make_record("moving", "", "v" + std::to_string(n), {}, kBaseTs + n);
+      // The record views its value: the string must outlive the send below.
+      const std::string value = "v" + std::to_string(n);
+      record r = make_record("moving", "", value, {}, kBaseTs + n);
       r.key = std::nullopt;
       r.partition = n % kPartitions;
       log.send(**p, r);
