@@ -82,17 +82,32 @@ TEST(ReadMostlyMutex, ReadersNeverSeeAHalfDoneWrite) {
   EXPECT_EQ(b, a);
 }
 
+// A thread that takes the lock exclusively, sets `in`, and leaves.
+std::thread start_writer(read_mostly_mutex& m, std::atomic<bool>& in) {
+  return std::thread([&m, &in] {
+    m.lock();
+    in = true;
+    m.unlock();
+  });
+}
+
+// Whether a writer is waiting or inside: a reader that is not already
+// holding the lock cannot get in then.
+bool writer_active(read_mostly_mutex& m) {
+  bool got = false;
+  std::thread([&] {
+    got = m.try_lock_shared();
+    if (got) m.unlock_shared();
+  }).join();
+  return !got;
+}
+
 TEST(ReadMostlyMutex, WriterWaitsForReaderAndReaderForWriter) {
   read_mostly_mutex m;
   m.lock_shared();
   std::atomic<bool> writer_in{false};
-  std::thread w([&] {
-    m.lock();
-    writer_in = true;
-    std::this_thread::sleep_for(20ms);
-    m.unlock();
-  });
-  std::this_thread::sleep_for(50ms);
+  std::thread w = start_writer(m, writer_in);
+  ASSERT_TRUE(eventually([&] { return writer_active(m); }));
   EXPECT_FALSE(writer_in.load()) << "a writer got in while a reader held the lock";
   m.unlock_shared();
   ASSERT_TRUE(eventually([&] { return writer_in.load(); }));
@@ -129,15 +144,10 @@ TEST(ReadMostlyMutex, RecursiveSharedHoldWhileAWriterWaits) {
   read_mostly_mutex m;
   m.lock_shared();
   std::atomic<bool> writer_in{false};
-  std::thread w([&] {
-    m.lock();
-    writer_in = true;
-    m.unlock();
-  });
-  std::this_thread::sleep_for(20ms);  // let the writer start waiting
+  std::thread w = start_writer(m, writer_in);
+  ASSERT_TRUE(eventually([&] { return writer_active(m); }));  // the writer waits for us
   m.lock_shared();
   m.unlock_shared();
-  std::this_thread::sleep_for(20ms);
   EXPECT_FALSE(writer_in.load()) << "the writer got in while the first hold remained";
   m.unlock_shared();
   w.join();
@@ -150,20 +160,11 @@ TEST(ReadMostlyMutex, NestedLocksReleasedInAnyOrder) {
   for (auto& x : m) x.lock_shared();
   m[1].unlock_shared();  // not the last taken
   std::atomic<bool> got1{false};
-  std::thread w([&] {
-    m[1].lock();  // free now, while the others are still held
-    got1 = true;
-    m[1].unlock();
-  });
-  w.join();
+  start_writer(m[1], got1).join();  // free now, while the others are still held
   EXPECT_TRUE(got1.load());
   std::atomic<bool> got0{false};
-  std::thread w0([&] {
-    m[0].lock();
-    got0 = true;
-    m[0].unlock();
-  });
-  std::this_thread::sleep_for(30ms);
+  std::thread w0 = start_writer(m[0], got0);
+  ASSERT_TRUE(eventually([&] { return writer_active(m[0]); }));
   EXPECT_FALSE(got0.load());
   for (int i = read_mostly_mutex::max_held; i-- > 0;) {
     if (i != 1) m[i].unlock_shared();
