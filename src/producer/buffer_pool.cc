@@ -79,69 +79,117 @@ std::size_t buffer_pool::waiters() const {
 
 namespace kprod::producer_detail {
 
-std::size_t buffer_cache::bound() const noexcept { return floor_; }
+std::size_t buffer_cache::bound() const noexcept {
+  if (!used_) return floor_;
+  const std::int64_t free_bytes = budget_ - used_->load(std::memory_order_relaxed);
+  return std::max(floor_, static_cast<std::size_t>(std::max<std::int64_t>(free_bytes, 0)));
+}
 
-void buffer_cache::make_room_locked(std::size_t incoming) {
-  const std::size_t limit = bound();
+namespace {
+std::size_t bytes_of(const protocol::batch_buffer& b) noexcept { return b.capacity(); }
+std::size_t bytes_of(const slot_vector& v) noexcept { return v.capacity() * sizeof(record_slot); }
+}  // namespace
+
+template <typename T>
+void buffer_cache::evict_front_locked(std::deque<entry<T>>& from, evicted& out) {
+  bytes_ -= bytes_of(from.front().item);
+  out.emplace_back(std::move(from.front().item));
+  from.pop_front();
+}
+
+void buffer_cache::make_room_locked(std::size_t incoming, evicted& out) {
   // Oldest first from whichever list is longer: recent sizes predict the next.
+  const std::size_t limit = bound();
   while (bytes_ + incoming > limit && (!buffers_.empty() || !slots_.empty())) {
     if (!buffers_.empty() && (slots_.empty() || buffers_.size() >= slots_.size())) {
-      bytes_ -= buffers_.front().capacity();
-      buffers_.pop_front();
+      evict_front_locked(buffers_, out);
     } else {
-      bytes_ -= slots_.front().capacity() * sizeof(record_slot);
-      slots_.pop_front();
+      evict_front_locked(slots_, out);
     }
   }
 }
 
+template <typename T, typename Other>
+void buffer_cache::evict_for_miss_locked(std::deque<entry<T>>& same, std::deque<entry<Other>>& other,
+                                         std::size_t bytes, evicted& out) {
+  // The caller maps `bytes` afresh: unmap as much of what is kept first,
+  // oldest of the same kind first (none of it had the size asked for).
+  const std::size_t target = bytes_ > bytes ? bytes_ - bytes : 0;
+  while (bytes_ > target && !same.empty()) evict_front_locked(same, out);
+  while (bytes_ > target && !other.empty()) evict_front_locked(other, out);
+}
+
+template <typename T>
+T buffer_cache::take_exact(std::deque<entry<T>>& from, std::size_t bytes) {
+  // Newest first: warmest in the CPU cache, and its pages are resident.
+  for (std::size_t i = from.size(); i-- > 0;) {
+    if (bytes_of(from[i].item) != bytes) continue;
+    T out = std::move(from[i].item);
+    from.erase(from.begin() + static_cast<std::ptrdiff_t>(i));
+    bytes_ -= bytes;
+    return out;
+  }
+  return T{};
+}
+
 protocol::batch_buffer buffer_cache::take(std::size_t capacity) {
+  evicted gone;  // unmapped after the lock is released
   std::lock_guard lk(mu_);
   // Exactly the capacity asked for, which is what the caller accounts in
   // buffer.memory (batches are sized in powers of two, so sizes repeat).
-  // Newest first: warmest in cache.
-  for (std::size_t i = buffers_.size(); i-- > 0;) {
-    if (buffers_[i].capacity() != capacity) continue;
-    protocol::batch_buffer out = std::move(buffers_[i]);
-    buffers_.erase(buffers_.begin() + static_cast<std::ptrdiff_t>(i));
-    bytes_ -= out.capacity();
-    return out;
-  }
-  return {};
+  protocol::batch_buffer out = take_exact(buffers_, capacity);
+  if (out.capacity() == 0) evict_for_miss_locked(buffers_, slots_, capacity, gone);
+  return out;
 }
 
 slot_vector buffer_cache::take_slots(std::size_t n) {
+  evicted gone;
   std::lock_guard lk(mu_);
-  for (std::size_t i = slots_.size(); i-- > 0;) {
-    if (slots_[i].capacity() != n) continue;
-    slot_vector out = std::move(slots_[i]);
-    slots_.erase(slots_.begin() + static_cast<std::ptrdiff_t>(i));
-    bytes_ -= out.capacity() * sizeof(record_slot);
-    return out;
-  }
-  return {};
+  slot_vector out = take_exact(slots_, n * sizeof(record_slot));
+  if (out.capacity() == 0) evict_for_miss_locked(slots_, buffers_, n * sizeof(record_slot), gone);
+  return out;
 }
 
 void buffer_cache::give(protocol::batch_buffer&& b) {
   const std::size_t cap = b.capacity();
   if (cap == 0) return;
+  evicted gone;
   std::lock_guard lk(mu_);
-  make_room_locked(cap);
-  if (bytes_ + cap > bound()) return;  // b is freed here
+  make_room_locked(cap, gone);
+  if (bytes_ + cap > bound()) {
+    gone.emplace_back(std::move(b));
+    return;
+  }
   b.clear();
   bytes_ += cap;
-  buffers_.push_back(std::move(b));
+  buffers_.push_back({std::move(b), generation_});
 }
 
 void buffer_cache::give(slot_vector&& v) {
-  const std::size_t bytes = v.capacity() * sizeof(record_slot);
+  const std::size_t bytes = bytes_of(v);
   if (bytes == 0) return;
   v.clear();  // destroys the (already invoked) completions
+  evicted gone;
   std::lock_guard lk(mu_);
-  make_room_locked(bytes);
-  if (bytes_ + bytes > bound()) return;  // v is freed here
+  make_room_locked(bytes, gone);
+  if (bytes_ + bytes > bound()) {
+    gone.emplace_back(std::move(v));
+    return;
+  }
   bytes_ += bytes;
-  slots_.push_back(std::move(v));
+  slots_.push_back({std::move(v), generation_});
+}
+
+std::size_t buffer_cache::trim_unused() {
+  evicted gone;
+  std::lock_guard lk(mu_);
+  const std::size_t before = bytes_;
+  // Kept items are in the order they were given: those from an earlier
+  // generation are at the front.
+  while (!buffers_.empty() && buffers_.front().generation != generation_) evict_front_locked(buffers_, gone);
+  while (!slots_.empty() && slots_.front().generation != generation_) evict_front_locked(slots_, gone);
+  ++generation_;
+  return before - bytes_;
 }
 
 std::size_t buffer_cache::cached_bytes() const {

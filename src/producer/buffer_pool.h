@@ -25,48 +25,92 @@
 namespace kprod::producer_detail {
 
 // Batch buffers and slot vectors of completed batches, kept for the next
-// batches so that the steady state allocates nothing and new batches reuse
-// pages that are already resident (a fresh mapping costs a page fault per
-// 4 KiB: with 100 KB records, 20% of the CPU). Bounded: at most `floor` =
-// min(buffer.memory / 8, 4 MiB) bytes, oldest evicted first; these bytes hold
-// no record and are outside buffer.memory, which is why the bound is small.
-// Two bounds were tried and rejected: the whole free budget (as Java's
-// BufferPool) raised peak RSS toward buffer.memory even when the producer
-// never needed it (10 B records: 17 -> 30 MB); min(floor, free budget)
-// cached nothing exactly when reuse matters, with the buffer full (100 KB
-// records: a fresh mapping for every batch, 0.8x librdkafka's throughput).
+// batches so that the steady state maps nothing and new batches reuse pages
+// that are already resident. A fresh mapping costs a page fault per 4 KiB
+// and its munmap a TLB flush: with a small cache (4 MiB), 100-byte records
+// spent ~20% of the producer's CPU there, as an acknowledgement frees a
+// burst of batches larger than the cache and the next linger period maps
+// the same amount afresh.
+//
+// What is kept is bounded by the free part of buffer.memory, but never
+// below a floor of min(buffer.memory / 8, 4 MiB), and a miss unmaps as many
+// kept bytes as it is about to map (oldest first, same kind first).
+// - The eviction on a miss keeps mapped bytes at most the most the producer
+//   had in use at once, so caching does not raise peak RSS with sizes that
+//   stopped matching. (Without it, a free-budget bound did: 10 B records
+//   17 -> 30 MB.)
+// - The free-budget bound matters when the buffer is full (large records):
+//   a kept buffer stays resident up to the most it was ever filled, while a
+//   fresh one only where it is written, so caching the whole budget there
+//   raised peak RSS by ~4 MB (100 KB records) for little CPU.
+// - The floor keeps recycling alive exactly then, when every new batch would
+//   otherwise be a fresh mapping (min(floor, free budget) cached nothing:
+//   100 KB records fell to 0.8x librdkafka's throughput).
+// Items not taken within one trim interval are unmapped (trim_unused), so an
+// idle producer gives its memory back.
 class buffer_cache {
  public:
-  explicit buffer_cache(std::size_t floor_bytes) : floor_(floor_bytes) {}
+  // Keeps up to max(floor, budget - *used) bytes.
+  buffer_cache(std::size_t floor_bytes, std::int64_t budget, const std::atomic<std::int64_t>* used)
+      : floor_(floor_bytes), budget_(budget), used_(used) {}
+  // Keeps up to `bound_bytes` (tests).
+  explicit buffer_cache(std::size_t bound_bytes) : floor_(bound_bytes), budget_(0), used_(nullptr) {}
 
-  // A kept buffer of exactly `capacity` bytes, else an empty one.
+  // A kept buffer of exactly `capacity` bytes, else an empty one (and what
+  // is kept shrinks by `capacity`: the caller maps it afresh).
   protocol::batch_buffer take(std::size_t capacity);
-  // A kept slot vector with capacity for exactly `n` slots, else an empty one.
+  // A kept slot vector with capacity for exactly `n` slots, else an empty
+  // one (likewise).
   slot_vector take_slots(std::size_t n);
   // Keeps `b` if it fits the bound; otherwise frees it.
   void give(protocol::batch_buffer&& b);
   void give(slot_vector&& v);
+  // Unmaps every item kept since before the previous call and not taken;
+  // returns the bytes unmapped. Called periodically (the I/O thread).
+  std::size_t trim_unused();
   std::size_t cached_bytes() const;
-  // What may be kept.
+  // What may be kept now.
   std::size_t bound() const noexcept;
 
  private:
-  // Drops the oldest kept items until `bytes_ + incoming` fits bound() (or
-  // nothing is left). Caller holds mu_.
-  void make_room_locked(std::size_t incoming);
+  template <typename T>
+  struct entry {
+    T item;
+    std::uint64_t generation;  // trim_unused() calls before it was given
+  };
+  // Items leaving the cache, destroyed (unmapped) after mu_ is released.
+  struct evicted {
+    std::vector<protocol::batch_buffer> buffers;
+    std::vector<slot_vector> slots;
+    void emplace_back(protocol::batch_buffer&& b) { buffers.push_back(std::move(b)); }
+    void emplace_back(slot_vector&& v) { slots.push_back(std::move(v)); }
+  };
+  // Caller holds mu_ for all of these.
+  void make_room_locked(std::size_t incoming, evicted& out);
+  template <typename T>
+  void evict_front_locked(std::deque<entry<T>>& from, evicted& out);
+  template <typename T, typename Other>
+  void evict_for_miss_locked(std::deque<entry<T>>& same, std::deque<entry<Other>>& other, std::size_t bytes,
+                             evicted& out);
+  template <typename T>
+  T take_exact(std::deque<entry<T>>& from, std::size_t bytes);
 
   const std::size_t floor_;
+  const std::int64_t budget_;
+  const std::atomic<std::int64_t>* const used_;
   mutable std::mutex mu_;
-  std::deque<protocol::batch_buffer> buffers_;  // oldest first
-  std::deque<slot_vector> slots_;  // oldest first
-  std::size_t bytes_ = 0;                       // both lists
+  std::deque<entry<protocol::batch_buffer>> buffers_;  // oldest first
+  std::deque<entry<slot_vector>> slots_;               // oldest first
+  std::size_t bytes_ = 0;                              // both lists
+  std::uint64_t generation_ = 0;
 };
 
 class buffer_pool {
  public:
   explicit buffer_pool(std::int64_t capacity_bytes)
       : capacity_(capacity_bytes),
-        cache_(static_cast<std::size_t>(std::min<std::int64_t>(capacity_bytes / 8, 4 << 20))) {}
+        cache_(static_cast<std::size_t>(std::clamp<std::int64_t>(capacity_bytes / 8, 0, 4 << 20)), capacity_bytes,
+               &used_) {}
 
   // Reserves n bytes, waiting at most `max_wait`. False on timeout or when
   // the pool was closed. n > capacity never succeeds.

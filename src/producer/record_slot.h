@@ -19,7 +19,7 @@ struct record_slot {
   std::int32_t value_size;
 };
 // Counted in buffer.memory per record sent with a handler: keep it small.
-static_assert(sizeof(record_slot) <= 80, "record_slot grew: it costs buffer.memory per record");
+static_assert(sizeof(record_slot) <= 64, "record_slot grew: it costs buffer.memory per record");
 
 // Allocates large arrays as their own anonymous mappings, as batch_buffer
 // does for batch bytes and for the same reason (record_batch.h): a batch's

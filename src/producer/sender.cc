@@ -107,6 +107,9 @@ clock::time_point sender::run_once(clock::time_point now) {
   }
   if (now >= next_idle_check_) {
     cluster_.forget_topics(acc_.forget_idle_topics(now, cfg_.metadata_max_idle));
+    // Recycled buffers no batch took since the last check: an idle producer
+    // gives its memory back (buffer_cache).
+    acc_.pool().cache().trim_unused();
     next_idle_check_ = now + std::min<std::chrono::milliseconds>(cfg_.metadata_max_idle, std::chrono::seconds(5));
   }
   next = std::min(next, next_idle_check_);

@@ -15,7 +15,7 @@ namespace kprod::detail {
 
 class completion {
  public:
-  static constexpr std::size_t inline_size = 48;
+  static constexpr std::size_t inline_size = 32;
   // Pointer alignment, not max_align_t's 16: a batch keeps one completion
   // per record (record_slot), and 16-byte alignment made that slot 96 bytes
   // instead of 80. A handler that needs more alignment goes to the heap.

@@ -1,5 +1,6 @@
-// buffer_cache keeps a bounded amount of recycled batch buffers and slot
-// vectors, also when the budget is used up; batch_buffer and slot_vector
+// buffer_cache keeps recycled batch buffers and slot vectors up to the free
+// part of buffer.memory and a floor, also when the budget is used up, unmaps on a miss what the
+// caller will map, and trims what sat unused; batch_buffer and slot_vector
 // switch to their own mappings for large sizes without losing contents.
 #include <gtest/gtest.h>
 
@@ -17,22 +18,23 @@ protocol::batch_buffer buffer_of(std::size_t cap) {
   return b;
 }
 
-TEST(BufferCache, KeepsAtMostTheFloorEvenWhenTheBudgetIsUsedUp) {
-  buffer_pool pool(4 << 20);  // floor: min(4 MiB / 8, 4 MiB) = 512 KiB
+TEST(BufferCache, KeepsUpToTheFreeBudgetAndAFloorEvenWhenTheBudgetIsUsedUp) {
+  buffer_pool pool(8 << 20);  // floor: min(8 MiB / 8, 4 MiB) = 1 MiB
   buffer_cache& c = pool.cache();
-  EXPECT_EQ(c.bound(), std::size_t{512} << 10);
-  c.give(buffer_of(256 << 10));
-  c.give(buffer_of(256 << 10));
-  EXPECT_EQ(c.cached_bytes(), std::size_t{512} << 10);
-  c.give(buffer_of(256 << 10));  // over the floor: the oldest goes
-  EXPECT_EQ(c.cached_bytes(), std::size_t{512} << 10);
+  EXPECT_EQ(c.bound(), std::size_t{8} << 20);
+  ASSERT_TRUE(pool.try_reserve(6 << 20));
+  EXPECT_EQ(c.bound(), std::size_t{2} << 20);
+  for (int i = 0; i < 8; ++i) c.give(buffer_of(256 << 10));
+  EXPECT_EQ(c.cached_bytes(), std::size_t{2} << 20);  // the oldest went
+  ASSERT_TRUE(pool.try_reserve(2 << 20));
+  EXPECT_EQ(c.bound(), std::size_t{1} << 20);
   // A full buffer is when reuse matters most (every new batch would
-  // otherwise fault in fresh pages): completed batches' buffers are still kept.
-  ASSERT_TRUE(pool.try_reserve(4 << 20));
-  EXPECT_EQ(c.take(256 << 10).capacity(), std::size_t{256} << 10);
+  // otherwise fault in fresh pages): completed batches' buffers are still
+  // kept, up to the floor.
   c.give(buffer_of(256 << 10));
-  EXPECT_EQ(c.cached_bytes(), std::size_t{512} << 10);
-  pool.release(4 << 20);
+  EXPECT_EQ(c.cached_bytes(), std::size_t{1} << 20);
+  EXPECT_EQ(c.take(256 << 10).capacity(), std::size_t{256} << 10);
+  pool.release(8 << 20);
 }
 
 TEST(BufferCache, TakeReturnsOnlyExactCapacities) {
@@ -40,7 +42,6 @@ TEST(BufferCache, TakeReturnsOnlyExactCapacities) {
   buffer_cache& c = pool.cache();
   c.give(buffer_of(4096));
   c.give(buffer_of(256 << 10));
-  EXPECT_EQ(c.take(8192).capacity(), 0u);
   auto b = c.take(256 << 10);
   EXPECT_EQ(b.capacity(), std::size_t{256} << 10);
   EXPECT_EQ(b.size(), 0u);
@@ -48,14 +49,51 @@ TEST(BufferCache, TakeReturnsOnlyExactCapacities) {
   EXPECT_EQ(c.cached_bytes(), 0u);
 }
 
-TEST(BufferCache, OldestGoFirstWhenFull) {
-  buffer_pool pool(8 << 20);  // floor 1 MiB
+// What the caller maps afresh after a miss is unmapped from the cache first,
+// so kept bytes plus bytes in use never exceed the most ever in use (peak RSS
+// does not grow with sizes that stopped matching).
+TEST(BufferCache, AMissUnmapsAsMuchAsTheCallerWillMapOldestAndSameKindFirst) {
+  buffer_pool pool(8 << 20);
   buffer_cache& c = pool.cache();
+  slot_vector v;
+  v.reserve(1024);
+  const std::size_t slot_bytes = v.capacity() * sizeof(record_slot);
+  c.give(std::move(v));                 // oldest, other kind
+  c.give(buffer_of(128 << 10));         // oldest buffer
+  c.give(buffer_of(256 << 10));
+  c.give(buffer_of(128 << 10));         // newest
+  EXPECT_EQ(c.take(64 << 10).capacity(), 0u);  // miss: the oldest buffer (128 KiB) covers 64 KiB
+  EXPECT_EQ(c.cached_bytes(), slot_bytes + (std::size_t{384} << 10));
+  EXPECT_EQ(c.take(300 << 10).capacity(), 0u);  // both buffers left (384 KiB) go, the slots stay
+  EXPECT_EQ(c.cached_bytes(), slot_bytes);
+  EXPECT_EQ(c.take(1).capacity(), 0u);  // nothing of the same kind: the slots go
+  EXPECT_EQ(c.cached_bytes(), 0u);
+  EXPECT_EQ(c.take(4096).capacity(), 0u);  // an empty cache misses without harm
+}
+
+TEST(BufferCache, OldestGoFirstWhenFull) {
+  buffer_cache c(1 << 20);
   c.give(buffer_of(512 << 10));  // oldest
   c.give(buffer_of(256 << 10));
   c.give(buffer_of(512 << 10));  // needs room: the oldest is dropped
   EXPECT_EQ(c.cached_bytes(), std::size_t{768} << 10);
   EXPECT_EQ(c.take(256 << 10).capacity(), std::size_t{256} << 10);
+}
+
+TEST(BufferCache, TrimUnmapsWhatNoBatchTookSinceThePreviousTrim) {
+  buffer_pool pool(8 << 20);
+  buffer_cache& c = pool.cache();
+  c.give(buffer_of(128 << 10));
+  slot_vector v;
+  v.reserve(1024);
+  const std::size_t slot_bytes = v.capacity() * sizeof(record_slot);
+  c.give(std::move(v));
+  EXPECT_EQ(c.trim_unused(), 0u);  // given since the previous trim (none): kept
+  c.give(c.take(128 << 10));       // in use again: given back in the new interval
+  EXPECT_EQ(c.trim_unused(), slot_bytes);  // the slots sat through a whole interval
+  EXPECT_EQ(c.cached_bytes(), std::size_t{128} << 10);
+  EXPECT_EQ(c.trim_unused(), std::size_t{128} << 10);
+  EXPECT_EQ(c.cached_bytes(), 0u);
 }
 
 TEST(BufferCache, RecyclesSlotVectorsInTheSameBudget) {
@@ -67,11 +105,12 @@ TEST(BufferCache, RecyclesSlotVectorsInTheSameBudget) {
   const std::size_t cap = v.capacity();
   c.give(std::move(v));
   EXPECT_EQ(c.cached_bytes(), cap * sizeof(record_slot));
-  EXPECT_EQ(c.take_slots(cap + 1).capacity(), 0u);
   slot_vector back = c.take_slots(cap);
   EXPECT_EQ(back.capacity(), cap);
   EXPECT_TRUE(back.empty());
   EXPECT_EQ(c.cached_bytes(), 0u);
+  c.give(std::move(back));
+  EXPECT_EQ(c.take_slots(cap + 1).capacity(), 0u);  // exact capacities only
 }
 
 TEST(BatchBuffer, GrowingPastTheMappedThresholdKeepsTheBytes) {
