@@ -218,7 +218,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
     t.pending.push_back(std::move(pr));
     t.has_pending.store(true, std::memory_order_release);
   }
-  queued_records_.fetch_add(1);
+  queued_units_.fetch_add(1);
   wake_();
   return {};
 }
@@ -349,6 +349,7 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       nb->flush_epoch = flushes_.add();
       b = nb.get();
       q.batches.push_back(std::move(nb));
+      queued_units_.fetch_add(1, std::memory_order_relaxed);
       // A new batch starts a linger timer the I/O thread must know of, unless
       // it will drain by then anyway (read under q.mu: see drain()).
       const auto linger_end = (now + cfg_.linger).time_since_epoch().count();
@@ -364,7 +365,6 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
     q.queued_bytes += static_cast<std::int64_t>(a.upper);
     if (b->builder.size_bytes() >= limit) close_full(*b);
   }
-  queued_records_.fetch_add(1, std::memory_order_relaxed);
   if (to_seal) sealers_.seal_claimed(*to_seal);
   if (wake) wake_();
   return 0;
@@ -572,7 +572,7 @@ kprod::error accumulator::append_pending_locked(topic_state& t, pending_record& 
       err = chosen.error();
     }
   }
-  queued_records_.fetch_sub(1);
+  queued_units_.fetch_sub(1);  // the record leaves the waiting list (its batch counts from here)
   if (err) {
     pool_.release(pr.reserved_bytes);
     flushes_.remove(pr.flush_epoch);

@@ -205,7 +205,7 @@ void accumulator::batch_done(const producer_batch& b) {
     if (b.in_flight) --q->in_flight;
   }
   pool_.release(b.reserved_bytes);
-  queued_records_.fetch_sub(b.record_count);
+  queued_units_.fetch_sub(1);
   flushes_.remove(b.flush_epoch);
   if (q && b.queue_bytes) {
     std::lock_guard ql(q->mu);
@@ -264,7 +264,7 @@ std::vector<accumulator::expired_pending> accumulator::take_expired_pending(cloc
     }
     if (tp->pending.empty()) tp->has_pending.store(false);
     if (!e.records.empty()) {
-      queued_records_.fetch_sub(static_cast<std::int64_t>(e.records.size()));
+      queued_units_.fetch_sub(static_cast<std::int64_t>(e.records.size()));
       out.push_back(std::move(e));
     }
   }

@@ -70,6 +70,8 @@ void accumulator::requeue_split(std::unique_ptr<producer_batch> big, std::vector
     flushes_.add_to(big->flush_epoch);
     pieces[i]->flush_epoch = big->flush_epoch;
   }
+  // The big batch is replaced by its pieces, each completed on its own.
+  queued_units_.fetch_add(static_cast<std::int64_t>(pieces.size()) - 1);
   std::lock_guard ql(q->mu);
   if (big->in_flight) --q->in_flight;
   for (auto& piece : pieces) {

@@ -372,7 +372,7 @@ clock::time_point transaction_manager::poll(clock::time_point now) {
   // The invariant: EndTxn only once every record of the transaction has its
   // outcome. Records still queued or in flight wake the sender when they
   // complete, which calls poll() again.
-  if (acc_.queued_records() > 0 || hooks_.produce_in_flight() > 0) return clock::time_point::max();
+  if (acc_.queued_units() > 0 || hooks_.produce_in_flight() > 0) return clock::time_point::max();
 
   if (added_.empty() && !offsets_added_) {
     // Nothing reached the coordinator: there is no transaction to end there.

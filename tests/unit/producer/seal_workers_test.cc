@@ -133,9 +133,9 @@ TEST_P(ParallelSeal, ManyAppendersEveryBatchSealedOnceDecodableAndInOrder) {
   for (auto& t : ts) t.join();
   f.acc.begin_flush();  // the rest, lingering or still being sealed
   const auto deadline = clock::now() + 10s;
-  while (f.acc.queued_records() > 0 && clock::now() < deadline) take();
+  while (f.acc.queued_units() > 0 && clock::now() < deadline) take();
   f.acc.end_flush();
-  EXPECT_EQ(f.acc.queued_records(), 0);
+  EXPECT_EQ(f.acc.queued_units(), 0);
   EXPECT_EQ(seals.load(), batches) << "every batch is sealed exactly once";
   EXPECT_GT(off_drainer.load(), 0) << "nothing sealed off the I/O thread";
   // Per partition, each appender's records arrive in its send order.
