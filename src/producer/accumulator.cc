@@ -248,6 +248,7 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
   producer_batch* to_seal = nullptr;
   auto close_full = [&](producer_batch& full) {
     close_batch(q, full);
+    if (q.batches.front().get() == &full) q.ready_hint.store(0, std::memory_order_relaxed);
     if (!sealers_.offloads()) {
       wake = true;
     } else if (sealers_.hand_off(full)) {
@@ -350,16 +351,21 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       b = nb.get();
       q.batches.push_back(std::move(nb));
       queued_units_.fetch_add(1, std::memory_order_relaxed);
+      if (q.batches.size() == 1) refresh_ready_hint(q);
       // A new batch starts a linger timer the I/O thread must know of, unless
       // it will drain by then anyway (read under q.mu: see drain()).
       const auto linger_end = (now + cfg_.linger).time_since_epoch().count();
-      if (linger_end < drain_horizon_.load() || flushing() || closing_) wake = true;
+      const auto horizon = drain_horizon_.load();
+      if (horizon == 0 || linger_end < horizon || flushing() || closing_) wake = true;
     }
     b->builder.append(a.ts, a.key, a.key_len, a.value, a.value_len, a.headers);
     if (pending_epoch) b->flush_epoch = flushes_.merge(*pending_epoch, b->flush_epoch);
     if (a.has_handler) {
       b->slots.push_back(record_slot{std::move(done), a.ts, b->record_count, a.key_len, a.value_len});
+      // The next slot's line, like the builder's tail below.
+      if (b->slots.size() < b->slots.capacity()) __builtin_prefetch(b->slots.data() + b->slots.size(), 1, 3);
     }
+    b->builder.prefetch_tail(a.upper);  // room for one more record like this one
     ++b->record_count;
     b->queue_bytes += static_cast<std::int64_t>(a.upper);
     q.queued_bytes += static_cast<std::int64_t>(a.upper);
@@ -392,6 +398,18 @@ bool accumulator::take_for_growth(std::int64_t cost, std::int64_t& held) {
   if (!pool_.try_reserve(cost - held)) return false;
   held = 0;
   return true;
+}
+
+void accumulator::refresh_ready_hint(partition_queue& q) const noexcept {
+  std::int64_t hint = partition_queue::no_batch;
+  if (!q.batches.empty()) {
+    const producer_batch& f = *q.batches.front();
+    // As batch_ready(), without the producer-wide conditions (the scan
+    // checks those itself).
+    const clock::time_point t = f.attempts > 0 ? f.retry_at : f.full ? clock::time_point{} : f.created + cfg_.linger;
+    hint = std::max<std::int64_t>(0, t.time_since_epoch().count());
+  }
+  q.ready_hint.store(hint, std::memory_order_relaxed);
 }
 
 void accumulator::close_batch(partition_queue& q, producer_batch& b) {

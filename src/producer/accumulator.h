@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <limits>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -47,6 +48,9 @@
 namespace kprod::producer_detail {
 
 struct partition_queue {
+  // ready_hint value of an empty queue.
+  static constexpr std::int64_t no_batch = std::numeric_limits<std::int64_t>::max();
+
   partition_mutex mu;
   std::deque<std::unique_ptr<producer_batch>> batches;  // front = oldest
   std::int64_t queued_bytes = 0;                        // under mu: wire bound of queued records
@@ -70,6 +74,17 @@ struct partition_queue {
   std::set<std::uint64_t> unacked_batches;
   bool bump_pending = false;
   clock::time_point leader_lost_at{};
+
+  // For the I/O thread's drain scan, read without mu: a steady-clock time
+  // (ns) at or before which the front batch becomes ready by time (its
+  // linger or retry backoff ends; 0 = ready now: full), or no_batch. Never
+  // later than the truth, so a skipped queue is never one that was ready.
+  // Written under mu, only when the front changes or closes (once per batch,
+  // not per record), and on its own cache line: scanning every partition's
+  // lock at each drain moved every lock's line to the I/O thread's core, so
+  // with 600 partitions most appends missed the cache on the lock and the
+  // unlock (~30% of the CPU per record).
+  alignas(64) std::atomic<std::int64_t> ready_hint{no_batch};
 };
 
 // A record waiting for its topic's metadata: owned copies of its bytes.
@@ -244,6 +259,8 @@ class accumulator {
   std::atomic<bool> memory_short_{false};
   bool take_for_growth(std::int64_t cost, std::int64_t& held);
   static void close_batch(partition_queue& q, producer_batch& b);
+  // Recomputes q.ready_hint from the front batch. Caller holds q.mu.
+  void refresh_ready_hint(partition_queue& q) const noexcept;
   void drain_pending(topic_state& t, clock::time_point now);
   // One waiting record into its batch; caller holds t.mu (either way). An
   // error is the record's to report (its reservation is already released).

@@ -91,6 +91,13 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
     std::shared_lock tl(t.mu);
     for (std::size_t pi = 0; pi < t.partitions.size(); ++pi) {
       partition_queue& q = *t.partitions[pi];
+      // Most queues are skipped without their lock (see ready_hint).
+      const std::int64_t hint = q.ready_hint.load(std::memory_order_relaxed);
+      if (hint == partition_queue::no_batch) continue;
+      if (hint > now.time_since_epoch().count() && !exhausted && !flushing() && !closing_) {
+        out.next_ready_check = std::min(out.next_ready_check, clock::time_point(clock::duration(hint)));
+        continue;
+      }
       std::unique_lock ql(q.mu);
       if (!q.batches.empty()) {
         producer_batch& b = *q.batches.front();
@@ -121,7 +128,10 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
           if (!sealers_.reclaim(b)) continue;
         }
         if (!b.is_sealed()) {
-          if (!b.full) close_batch(q, b);  // linger ended: its size sizes the next batch
+          if (!b.full) {
+            close_batch(q, b);  // linger ended: its size sizes the next batch
+            q.ready_hint.store(0, std::memory_order_relaxed);
+          }
           // Compressed without q.mu, so sending threads keep appending to
           // this partition meanwhile. Only the I/O thread removes a queue's
           // front, so `b` is still the front afterwards.
@@ -158,6 +168,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         b.queue_bytes = 0;
         out.by_node[q.leader].push_back(std::move(q.batches.front()));
         q.batches.pop_front();
+        refresh_ready_hint(q);
         // One batch per partition per request (brokers accept exactly one v2
         // batch per partition entry): the next one waits for another round.
         // Then on to the next partition - this used to `break` out of the
@@ -180,6 +191,7 @@ void accumulator::reenqueue(std::unique_ptr<producer_batch> b) {
   auto it = q->batches.begin();
   while (it != q->batches.end() && (*it)->id < b->id) ++it;
   q->batches.insert(it, std::move(b));
+  refresh_ready_hint(*q);
 }
 
 void accumulator::release_buffer(producer_batch& b) {
@@ -244,6 +256,7 @@ std::vector<std::unique_ptr<producer_batch>> accumulator::take_expired_batches(c
       out.push_back(std::move(q.batches.front()));
       q.batches.pop_front();
     }
+    refresh_ready_hint(q);
   });
   return out;
 }

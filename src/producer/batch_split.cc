@@ -79,6 +79,7 @@ void accumulator::requeue_split(std::unique_ptr<producer_batch> big, std::vector
     while (it != q->batches.end() && (*it)->id < piece->id) ++it;
     q->batches.insert(it, std::move(piece));
   }
+  refresh_ready_hint(*q);
 }
 
 }  // namespace kprod::producer_detail
