@@ -241,5 +241,68 @@ TEST(Accumulator, PartitionsOfAStalledLeaderAreAvoidedByTheStickyPartitioner) {
   EXPECT_GT(chosen[0], 0);
 }
 
+// The I/O thread plans its next drain from what it scanned; a batch opened
+// in a queue it had already scanned must wake it, or that batch waits for
+// an unrelated wake-up (the drain publishes horizon 0 while it runs).
+TEST(Accumulator, ABatchOpenedWhileTheIoThreadDrainsWakesIt) {
+  fixture f(make_config());
+  f.known("t", 2);
+  ASSERT_TRUE(f.send("t", 1, "ready").ok());  // partition 1: drained below
+  const int before = f.wakeups.load();
+  bool appended = false;
+  auto d = f.acc.drain(
+      clock::now() + 1h,
+      [&](std::int32_t) {
+        // Called while partition 1 is drained: partition 0 was scanned (empty).
+        if (!appended) appended = f.send("t", 0, "late").ok();
+        return true;
+      },
+      true, 7, 0);
+  ASSERT_TRUE(appended);
+  auto batches = f.take_all(d);
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0]->partition, 1);
+  EXPECT_GT(f.wakeups.load(), before);
+  // And the late batch is there for the next drain.
+  auto next = f.drain(clock::now() + 1h);
+  auto late = f.take_all(next);
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late[0]->partition, 0);
+}
+
+// The drain skips queues by their ready hint without locking them: a hint
+// must never hide a batch that is ready (full, lingered, retry due).
+TEST(Accumulator, ReadyHintNeverHidesAReadyBatch) {
+  fixture f(make_config(1024));
+  f.known("t", 3);
+  const auto t0 = clock::now();
+  ASSERT_TRUE(f.send("t", 0, "lingering").ok());
+  // Partition 1: filled past batch.size, closed full: ready at once.
+  const std::string big(600, 'x');
+  ASSERT_TRUE(f.send("t", 1, big).ok());
+  ASSERT_TRUE(f.send("t", 1, big).ok());
+  auto d1 = f.drain(t0);
+  auto first = f.take_all(d1);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0]->partition, 1);
+  EXPECT_GE(d1.next_ready_check, t0);  // partition 0's linger end (or partition 1's next batch)
+  EXPECT_LE(d1.next_ready_check, clock::now() + f.cfg.linger);
+  // Partition 0 once its linger ended; partition 1's second batch too.
+  auto d2 = f.drain(clock::now() + f.cfg.linger);
+  auto second = f.take_all(d2);
+  ASSERT_EQ(second.size(), 2u);
+  // A retried batch goes back with its backoff: hidden until then, not after.
+  auto retried = std::move(second[0]);
+  retried->attempts = 1;
+  retried->retry_at = clock::now() + 1h;
+  const std::int32_t p = retried->partition;
+  f.acc.reenqueue(std::move(retried));
+  EXPECT_TRUE(f.drain(clock::now()).by_node.empty());
+  auto d3 = f.drain(clock::now() + 2h);
+  auto third = f.take_all(d3);
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(third[0]->partition, p);
+}
+
 }  // namespace
 }  // namespace kprod::producer_detail
