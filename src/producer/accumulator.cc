@@ -14,7 +14,6 @@ constexpr std::int64_t batch_bookkeeping_bytes = 64 + static_cast<std::int64_t>(
 // A record's worst case: a batch of its own (v2 header + bookkeeping).
 constexpr std::int64_t batch_overhead_bytes =
     static_cast<std::int64_t>(protocol::batch_v2::header_size) + batch_bookkeeping_bytes;
-constexpr std::int64_t slot_bytes = static_cast<std::int64_t>(sizeof(record_slot));
 
 // Record CreateTime: system_clock truncated to ms, from a per-thread TSC
 // cache (wall_clock.h says why it is exact); ~8% of the CPU per 100-byte
@@ -68,8 +67,8 @@ accumulator::accumulator(const producer_config& cfg, buffer_pool& pool, wakeup_f
 
 accumulator::~accumulator() = default;
 
-std::int64_t accumulator::reservation_for(std::size_t wire_bytes, bool has_handler) {
-  return static_cast<std::int64_t>(wire_bytes) + (has_handler ? slot_bytes : 0);
+std::int64_t accumulator::reservation_for(std::size_t wire_bytes, std::size_t slot_bytes) {
+  return static_cast<std::int64_t>(wire_bytes + slot_bytes);
 }
 
 
@@ -120,7 +119,8 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
     return error(client_errc::record_too_large, "record of " + std::to_string(wire) +
                                                     " bytes exceeds max.request.size=" + std::to_string(max_one));
   }
-  const std::int64_t reserved = reservation_for(wire, has_handler);
+  const std::size_t slot_bytes = has_handler ? slot_list::entry_bytes(done) : 0;
+  const std::int64_t reserved = reservation_for(wire, slot_bytes);
   if (reserved + batch_overhead_bytes > cfg_.buffer_memory) {
     return error(client_errc::record_too_large, "record of " + std::to_string(wire) +
                                                     " bytes exceeds buffer.memory=" +
@@ -157,7 +157,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
         choice = *chosen;
       }
       const record_args args{ts, r.key ? u8(*r.key) : nullptr, key_len, r.value ? u8(*r.value) : nullptr,
-                             value_len, headers, wire, has_handler};
+                             value_len, headers, wire, slot_bytes};
       // Only a new batch or a buffer that must grow takes bytes from the pool;
       // a record that fits the open batch's buffer touches no shared counter.
       // Waiting for memory happens with no lock held (the I/O thread frees it).
@@ -269,26 +269,25 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       // batch that cannot grow is closed (it becomes ready and frees memory
       // once sent) and the record opens a new one.
       const std::size_t size = b->builder.size_bytes(), cap = b->builder.capacity_bytes();
-      const std::size_t slots = b->slots.size(), slots_cap = b->slots.capacity();
+      const std::size_t slots = b->slots.bytes(), slots_cap = b->slots.capacity_bytes();
       const bool buf_short = cap - size < a.upper;
-      const bool slots_short = a.has_handler && slots == slots_cap;
+      const bool slots_short = slots_cap - slots < a.slot_bytes;
       if (buf_short || slots_short) {
         std::size_t new_cap = buf_short ? std::min(max_cap, std::max(2 * cap, size + a.upper)) : cap;
-        std::size_t new_slots = slots_short ? std::max<std::size_t>(2 * slots_cap, 8) : slots_cap;
+        std::size_t new_slots = slots_short ? std::max<std::size_t>(2 * slots_cap, slots + a.slot_bytes) : slots_cap;
         auto cost = [&] {
-          return static_cast<std::int64_t>(new_cap - cap) +
-                 static_cast<std::int64_t>(new_slots - slots_cap) * slot_bytes;
+          return static_cast<std::int64_t>(new_cap - cap) + static_cast<std::int64_t>(new_slots - slots_cap);
         };
         bool got = take_for_growth(cost(), held);
         if (!got) {
           if (buf_short) new_cap = size + a.upper;
-          if (slots_short) new_slots = slots + 1;
+          if (slots_short) new_slots = slots + a.slot_bytes;
           got = take_for_growth(cost(), held);
         }
         if (got) {
           b->reserved_bytes += cost();
           b->builder.reserve(new_cap);
-          b->slots.reserve(new_slots);
+          b->slots.reserve_bytes(new_slots);
         } else if (size < grow_or_close_bytes(limit)) {
           // Too small to send on its own: wait for memory to grow it (the
           // caller reserves `need`, maybe waiting, and calls again). Closing
@@ -304,10 +303,10 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
           // Big enough: closed (it becomes ready and frees memory once
           // sent); it must not size the next batch, which is sized like this
           // partition's batches that closed on their own.
-          const std::size_t hint_bytes = q.last_batch_bytes, hint_records = q.last_batch_records;
+          const std::size_t hint_bytes = q.last_batch_bytes, hint_slots = q.last_batch_slot_bytes;
           close_full(*b);
           q.last_batch_bytes = std::max(hint_bytes, b->builder.size_bytes());
-          q.last_batch_records = std::max(hint_records, static_cast<std::size_t>(b->record_count));
+          q.last_batch_slot_bytes = std::max(hint_slots, b->slots.bytes());
           open = false;
         }
       }
@@ -317,14 +316,13 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       // grows (and the budget holds what is really allocated).
       const std::size_t min_cap = header + a.upper;
       std::size_t cap = std::max(min_cap, std::min(round_up_pow2(std::max(q.last_batch_bytes, min_cap), 1024), max_cap));
-      std::size_t slot_cap = a.has_handler ? round_up_pow2(q.last_batch_records, 8) : 0;
+      std::size_t slot_cap = a.slot_bytes ? round_up_pow2(std::max(q.last_batch_slot_bytes, a.slot_bytes), 256) : 0;
       auto cost = [&] {
-        return static_cast<std::int64_t>(cap) + static_cast<std::int64_t>(slot_cap) * slot_bytes +
-               batch_bookkeeping_bytes;
+        return static_cast<std::int64_t>(cap) + static_cast<std::int64_t>(slot_cap) + batch_bookkeeping_bytes;
       };
       if (cost() > cfg_.buffer_memory) {
         cap = min_cap;
-        slot_cap = a.has_handler ? 1 : 0;
+        slot_cap = a.slot_bytes;
       }
       const std::int64_t need = cost();
       if (need > held) {
@@ -344,7 +342,7 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       nb->builder.start(a.ts, pool_.cache().take(cap));
       nb->builder.reserve(cap);
       if (slot_cap > 0) nb->slots = pool_.cache().take_slots(slot_cap);
-      nb->slots.reserve(slot_cap);
+      nb->slots.reserve_bytes(slot_cap);
       nb->reserved_bytes = need;
       nb->deadline = now + *cfg_.delivery_timeout;
       nb->flush_epoch = flushes_.add();
@@ -360,10 +358,10 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
     }
     b->builder.append(a.ts, a.key, a.key_len, a.value, a.value_len, a.headers);
     if (pending_epoch) b->flush_epoch = flushes_.merge(*pending_epoch, b->flush_epoch);
-    if (a.has_handler) {
-      b->slots.push_back(record_slot{std::move(done), a.ts, b->record_count, a.key_len, a.value_len});
+    if (a.slot_bytes) {
+      b->slots.push(std::move(done), a.ts, b->record_count, a.key_len, a.value_len);
       // The next slot's line, like the builder's tail below.
-      if (b->slots.size() < b->slots.capacity()) __builtin_prefetch(b->slots.data() + b->slots.size(), 1, 3);
+      if (b->slots.capacity_bytes() - b->slots.bytes() >= a.slot_bytes) __builtin_prefetch(b->slots.end(), 1, 3);
     }
     b->builder.prefetch_tail(a.upper);  // room for one more record like this one
     ++b->record_count;
@@ -415,7 +413,7 @@ void accumulator::refresh_ready_hint(partition_queue& q) const noexcept {
 void accumulator::close_batch(partition_queue& q, producer_batch& b) {
   b.full = true;  // it will take no more records: it is ready
   q.last_batch_bytes = b.builder.size_bytes();
-  q.last_batch_records = static_cast<std::size_t>(b.record_count);
+  q.last_batch_slot_bytes = b.slots.bytes();
 }
 
 // ---- I/O thread ----------------------------------------------------------------
@@ -598,7 +596,8 @@ kprod::error accumulator::append_pending_locked(topic_state& t, pending_record& 
   }
   const std::size_t upper = protocol::record_batch_builder::record_size_upper_bound(key_len, value_len, hv);
   const record_args args{pr.timestamp_ms, pr.key ? u8(*pr.key) : nullptr, key_len,
-                         pr.value ? u8(*pr.value) : nullptr, value_len, hv, upper, pr.has_handler};
+                         pr.value ? u8(*pr.value) : nullptr, value_len, hv, upper,
+                         pr.has_handler ? slot_list::entry_bytes(pr.done) : 0};
   // The I/O thread must neither wait nor fail here: the record's own
   // reservation covers a batch of its own; anything more is taken anyway
   // (later sends wait until it is released).

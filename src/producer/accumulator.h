@@ -58,7 +58,7 @@ struct partition_queue {
   // Under mu: size of this partition's last closed batch, which sizes the
   // next batch's buffer.
   std::size_t last_batch_bytes = 0;
-  std::size_t last_batch_records = 0;
+  std::size_t last_batch_slot_bytes = 0;
 
   // I/O thread only.
   std::int32_t leader = -1;
@@ -228,8 +228,9 @@ class accumulator {
   flush_tracker& flushes() { return flushes_; }
   const producer_config& config() const { return cfg_; }
 
-  // Bytes a record reserves from buffer.memory.
-  static std::int64_t reservation_for(std::size_t wire_bytes, bool has_handler);
+  // Bytes a record reserves from buffer.memory: its wire bytes and, sent
+  // with a handler, its slot (slot_list::entry_bytes; 0 without one).
+  static std::int64_t reservation_for(std::size_t wire_bytes, std::size_t slot_bytes);
 
  private:
   topic_state& topic_for(std::string_view name);
@@ -241,8 +242,8 @@ class accumulator {
     const std::uint8_t* value;
     std::int32_t value_len;
     std::span<const protocol::record_header_view> headers;
-    std::size_t upper;  // record_size_upper_bound
-    bool has_handler;
+    std::size_t upper;       // record_size_upper_bound
+    std::size_t slot_bytes;  // its slot_list entry; 0 without a handler
   };
   // Appends the record if the memory it needs (a new batch, a larger buffer)
   // is covered by the pool or by `held` (bytes the caller reserved; what is

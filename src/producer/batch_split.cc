@@ -21,7 +21,6 @@ kprod::result<std::vector<std::unique_ptr<producer_batch>>> split_batch(producer
   const std::int32_t bounds[3] = {0, half, n};
   std::vector<std::unique_ptr<producer_batch>> pieces;
   std::vector<protocol::record_header_view> headers;
-  std::size_t slot = 0;
   for (int p = 0; p < 2; ++p) {
     auto piece = std::make_unique<producer_batch>();
     piece->topic = big.topic;
@@ -46,13 +45,8 @@ kprod::result<std::vector<std::unique_ptr<producer_batch>>> split_batch(producer
                             r.value ? static_cast<std::int32_t>(r.value->size()) : -1, headers);
       ++piece->record_count;
     }
-    // Slots are in offset-delta order; a record's delta becomes its index
-    // in the piece.
-    while (slot < big.slots.size() && big.slots[slot].offset_delta < bounds[p + 1]) {
-      record_slot s = std::move(big.slots[slot++]);
-      s.offset_delta -= bounds[p];
-      piece->slots.push_back(std::move(s));
-    }
+    // A record's delta becomes its index in the piece.
+    big.slots.move_range_to(piece->slots, bounds[p], bounds[p + 1]);
     pieces.push_back(std::move(piece));
   }
   big.slots.clear();

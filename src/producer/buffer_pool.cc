@@ -87,7 +87,7 @@ std::size_t buffer_cache::bound() const noexcept {
 
 namespace {
 std::size_t bytes_of(const protocol::batch_buffer& b) noexcept { return b.capacity(); }
-std::size_t bytes_of(const slot_vector& v) noexcept { return v.capacity() * sizeof(record_slot); }
+std::size_t bytes_of(const slot_list& v) noexcept { return v.capacity_bytes(); }
 }  // namespace
 
 template <typename T>
@@ -142,11 +142,11 @@ protocol::batch_buffer buffer_cache::take(std::size_t capacity) {
   return out;
 }
 
-slot_vector buffer_cache::take_slots(std::size_t n) {
+slot_list buffer_cache::take_slots(std::size_t bytes) {
   evicted gone;
   std::lock_guard lk(mu_);
-  slot_vector out = take_exact(slots_, n * sizeof(record_slot));
-  if (out.capacity() == 0) evict_for_miss_locked(slots_, buffers_, n * sizeof(record_slot), gone);
+  slot_list out = take_exact(slots_, bytes);
+  if (out.capacity_bytes() == 0) evict_for_miss_locked(slots_, buffers_, bytes, gone);
   return out;
 }
 
@@ -165,7 +165,7 @@ void buffer_cache::give(protocol::batch_buffer&& b) {
   buffers_.push_back({std::move(b), generation_});
 }
 
-void buffer_cache::give(slot_vector&& v) {
+void buffer_cache::give(slot_list&& v) {
   const std::size_t bytes = bytes_of(v);
   if (bytes == 0) return;
   v.clear();  // destroys the (already invoked) completions

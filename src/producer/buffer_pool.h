@@ -59,12 +59,12 @@ class buffer_cache {
   // A kept buffer of exactly `capacity` bytes, else an empty one (and what
   // is kept shrinks by `capacity`: the caller maps it afresh).
   protocol::batch_buffer take(std::size_t capacity);
-  // A kept slot vector with capacity for exactly `n` slots, else an empty
-  // one (likewise).
-  slot_vector take_slots(std::size_t n);
+  // A kept slot list with exactly `bytes` of capacity, else an empty one
+  // (likewise).
+  slot_list take_slots(std::size_t bytes);
   // Keeps `b` if it fits the bound; otherwise frees it.
   void give(protocol::batch_buffer&& b);
-  void give(slot_vector&& v);
+  void give(slot_list&& v);
   // Unmaps every item kept since before the previous call and not taken;
   // returns the bytes unmapped. Called periodically (the I/O thread).
   std::size_t trim_unused();
@@ -81,9 +81,9 @@ class buffer_cache {
   // Items leaving the cache, destroyed (unmapped) after mu_ is released.
   struct evicted {
     std::vector<protocol::batch_buffer> buffers;
-    std::vector<slot_vector> slots;
+    std::vector<slot_list> slots;
     void emplace_back(protocol::batch_buffer&& b) { buffers.push_back(std::move(b)); }
-    void emplace_back(slot_vector&& v) { slots.push_back(std::move(v)); }
+    void emplace_back(slot_list&& v) { slots.push_back(std::move(v)); }
   };
   // Caller holds mu_ for all of these.
   void make_room_locked(std::size_t incoming, evicted& out);
@@ -100,7 +100,7 @@ class buffer_cache {
   const std::atomic<std::int64_t>* const used_;
   mutable std::mutex mu_;
   std::deque<entry<protocol::batch_buffer>> buffers_;  // oldest first
-  std::deque<entry<slot_vector>> slots_;               // oldest first
+  std::deque<entry<slot_list>> slots_;               // oldest first
   std::size_t bytes_ = 0;                              // both lists
   std::uint64_t generation_ = 0;
 };

@@ -59,7 +59,7 @@ struct producer_batch {
 
   protocol::record_batch_builder builder;  // while open
   protocol::batch_buffer sealed;           // wire bytes once sealed
-  slot_vector slots;
+  slot_list slots;
   std::int32_t record_count = 0;
   std::int64_t reserved_bytes = 0;         // taken from the buffer pool
   std::int64_t queue_bytes = 0;            // counted in partition_queue::queued_bytes

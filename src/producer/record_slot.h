@@ -1,60 +1,127 @@
-// record_slot - what a batch keeps per record sent with a handler: the
+// slot_list - what a batch keeps per record sent with a handler: the
 // handler, and what its delivery report needs besides the batch's result.
+//
+// Entries are packed: a 32-byte header, then the handler in exactly the
+// bytes it needs (detail::completion parking). A callback that captures one
+// pointer costs 40 bytes per record; fixed slots with room for any inline
+// handler cost 64-80, about as much as a 100-byte record's wire bytes, and
+// these bytes count in buffer.memory and in the producer's memory.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <new>
-#include <vector>
+#include <utility>
 
 #include "kprod/detail/completion.h"
 
 namespace kprod::producer_detail {
 
-struct record_slot {
-  detail::completion done;
-  std::int64_t timestamp_ms;
-  std::int32_t offset_delta;  // the record's offset is the batch's base offset + this
-  std::int32_t key_size;
-  std::int32_t value_size;
-};
-// Counted in buffer.memory per record sent with a handler: keep it small.
-static_assert(sizeof(record_slot) <= 64, "record_slot grew: it costs buffer.memory per record");
-
 // Allocates large arrays as their own anonymous mappings, as batch_buffer
 // does for batch bytes and for the same reason (record_batch.h): a batch's
-// slots (72 bytes per record: ~40% of a 100-byte record batch) are
-// allocated by the sending thread and freed by the I/O thread, and through
-// malloc they would settle in one glibc arena per sending thread.
+// slots are allocated by the sending thread and freed by the I/O thread,
+// and through malloc they would settle in one glibc arena per sending thread.
 void* allocate_mapped(std::size_t bytes);
 void deallocate_mapped(void* p, std::size_t bytes) noexcept;
 inline constexpr std::size_t mapped_allocation_threshold = 128 * 1024;
 
-template <typename T>
-struct mapped_allocator {
-  using value_type = T;
-  mapped_allocator() noexcept = default;
-  template <typename U>
-  mapped_allocator(const mapped_allocator<U>&) noexcept {}
-  T* allocate(std::size_t n) {
-    const std::size_t bytes = n * sizeof(T);
-    if (bytes < mapped_allocation_threshold) return static_cast<T*>(::operator new(bytes));
-    return static_cast<T*>(allocate_mapped(bytes));
+// One record's entry, as the delivery loop sees it.
+struct slot_header {
+  const void* handler_ops;     // detail::completion parking; nullptr once invoked
+  std::int64_t timestamp_ms;
+  std::int32_t offset_delta;   // the record's offset is the batch's base offset + this
+  std::int32_t key_size;
+  std::int32_t value_size;
+  std::uint32_t entry_bytes;   // header + handler storage
+  void* handler() noexcept { return this + 1; }
+};
+static_assert(sizeof(slot_header) == 32 && alignof(slot_header) <= detail::completion::parked_align * 2);
+
+class slot_list {
+ public:
+  slot_list() = default;
+  slot_list(slot_list&& o) noexcept { steal(o); }
+  slot_list& operator=(slot_list&& o) noexcept {
+    if (this != &o) {
+      release();
+      steal(o);
+    }
+    return *this;
   }
-  void deallocate(T* p, std::size_t n) noexcept {
-    const std::size_t bytes = n * sizeof(T);
-    if (bytes < mapped_allocation_threshold) {
-      ::operator delete(p);
-    } else {
-      deallocate_mapped(p, bytes);
+  slot_list(const slot_list&) = delete;
+  slot_list& operator=(const slot_list&) = delete;
+  ~slot_list() { release(); }
+
+  // Bytes an entry for this handler takes.
+  static std::size_t entry_bytes(const detail::completion& done) noexcept {
+    return sizeof(slot_header) + done.parked_size();
+  }
+
+  std::size_t size() const noexcept { return count_; }
+  bool empty() const noexcept { return count_ == 0; }
+  std::size_t bytes() const noexcept { return used_; }
+  std::size_t capacity_bytes() const noexcept { return cap_; }
+
+  // Grows the storage to at least n bytes (moving the handlers).
+  void reserve_bytes(std::size_t n);
+  // Appends an entry, growing the storage if needed (by doubling); `done`
+  // becomes empty.
+  void push(detail::completion&& done, std::int64_t timestamp_ms, std::int32_t offset_delta, std::int32_t key_size,
+            std::int32_t value_size) {
+    const std::size_t need = entry_bytes(done);
+    if (cap_ - used_ < need) reserve_bytes(std::max(2 * cap_, used_ + need));
+    auto* h = reinterpret_cast<slot_header*>(data_ + used_);
+    h->timestamp_ms = timestamp_ms;
+    h->offset_delta = offset_delta;
+    h->key_size = key_size;
+    h->value_size = value_size;
+    h->entry_bytes = static_cast<std::uint32_t>(need);
+    h->handler_ops = done.park(h->handler());
+    used_ += need;
+    ++count_;
+  }
+  // Where the next entry goes (to prefetch it).
+  const void* end() const noexcept { return data_ + used_; }
+
+  // Calls f(slot_header&) for each entry in order (an entry moved out by
+  // move_range_to has no handler).
+  template <typename F>
+  void for_each(F&& f) {
+    for (std::size_t at = 0; at < used_;) {
+      auto* h = reinterpret_cast<slot_header*>(data_ + at);
+      at += h->entry_bytes;
+      f(*h);
     }
   }
-  template <typename U>
-  bool operator==(const mapped_allocator<U>&) const noexcept {
-    return true;
+  // Invokes an entry's handler once (later calls do nothing).
+  static void invoke(slot_header& h, delivery_report&& r) {
+    const void* ops = h.handler_ops;
+    if (!ops) return;
+    h.handler_ops = nullptr;
+    detail::completion::invoke_parked(ops, h.handler(), std::move(r));
   }
-};
+  // Moves the entries with offset_delta in [from, to) to the end of `dst`,
+  // their deltas reduced by `from` (splitting a batch into pieces). Entries
+  // are in offset order. The moved ones stay here as empty entries (no
+  // handler; size() no longer counts them) until clear().
+  void move_range_to(slot_list& dst, std::int32_t from, std::int32_t to);
 
-using slot_vector = std::vector<record_slot, mapped_allocator<record_slot>>;
+  // Destroys every handler not invoked; keeps the storage.
+  void clear() noexcept;
+
+ private:
+  void release() noexcept;
+  void steal(slot_list& o) noexcept {
+    data_ = std::exchange(o.data_, nullptr);
+    used_ = std::exchange(o.used_, 0);
+    cap_ = std::exchange(o.cap_, 0);
+    count_ = std::exchange(o.count_, 0);
+  }
+
+  unsigned char* data_ = nullptr;
+  std::size_t used_ = 0;
+  std::size_t cap_ = 0;
+  std::size_t count_ = 0;
+};
 
 }  // namespace kprod::producer_detail

@@ -439,7 +439,8 @@ void sender::complete(std::unique_ptr<producer_batch> b, const kprod::error& e, 
   acc_.release_buffer(*b);
   {
     completion_scope scope;
-    for (auto& slot : b->slots) {
+    b->slots.for_each([&](slot_header& slot) {
+      if (!slot.handler_ops) return;
       delivery_report rep;
       rep.error = e;
       rep.status = status;
@@ -449,8 +450,8 @@ void sender::complete(std::unique_ptr<producer_batch> b, const kprod::error& e, 
       rep.metadata.timestamp_ms = log_append_time >= 0 ? log_append_time : slot.timestamp_ms;
       rep.metadata.serialized_key_size = slot.key_size;
       rep.metadata.serialized_value_size = slot.value_size;
-      slot.done(std::move(rep));
-    }
+      slot_list::invoke(slot, std::move(rep));
+    });
   }
   (e ? counters_.failed : counters_.acknowledged)
       .fetch_add(static_cast<std::uint64_t>(b->record_count), std::memory_order_relaxed);

@@ -15,10 +15,12 @@ namespace kprod::detail {
 
 class completion {
  public:
-  static constexpr std::size_t inline_size = 32;
-  // Pointer alignment, not max_align_t's 16: a batch keeps one completion
-  // per record (record_slot), and 16-byte alignment made that slot 96 bytes
-  // instead of 80. A handler that needs more alignment goes to the heap.
+  // A handler up to this size is stored without a heap allocation. A batch
+  // does not keep completion objects: it parks each handler in just the
+  // bytes it needs (slot_list), so this size costs nothing per record.
+  static constexpr std::size_t inline_size = 64;
+  // Pointer alignment, not max_align_t's 16, so that parked handlers pack
+  // tightly. A handler that needs more alignment goes to the heap.
   static constexpr std::size_t inline_align = alignof(void*);
 
   completion() noexcept = default;
@@ -51,6 +53,29 @@ class completion {
 
   explicit operator bool() const noexcept { return ops_ != nullptr; }
 
+  // Parking: for a container that stores many handlers packed, each in just
+  // the bytes it needs (the producer keeps one per record of a batch). A
+  // parked handler is its ops (an opaque pointer) plus parked_size() bytes
+  // of storage aligned to parked_align.
+  static constexpr std::size_t parked_align = inline_align;
+  // Bytes this handler needs parked (a multiple of parked_align); 0 if empty.
+  std::size_t parked_size() const noexcept { return ops_ ? ops_->parked_size : 0; }
+  // Moves the handler into `storage` (parked_size() bytes); this becomes
+  // empty. Returns the ops to pass to the functions below.
+  const void* park(void* storage) noexcept {
+    const ops* o = ops_;
+    if (o) o->move(storage, buf_);
+    ops_ = nullptr;
+    return o;
+  }
+  static void invoke_parked(const void* o, void* storage, delivery_report&& r) {
+    static_cast<const ops*>(o)->invoke_and_destroy(storage, std::move(r));
+  }
+  static void destroy_parked(const void* o, void* storage) noexcept { static_cast<const ops*>(o)->destroy(storage); }
+  // Move-constructs the handler at dst from src (destroying src).
+  static void move_parked(const void* o, void* dst, void* src) noexcept { static_cast<const ops*>(o)->move(dst, src); }
+  static std::size_t parked_size(const void* o) noexcept { return static_cast<const ops*>(o)->parked_size; }
+
   // Invokes the handler once and empties this object.
   void operator()(delivery_report&& r) {
     if (!ops_) return;
@@ -64,7 +89,9 @@ class completion {
     void (*invoke_and_destroy)(void* storage, delivery_report&& r);
     void (*move)(void* dst, void* src) noexcept;  // move-constructs dst, destroys src
     void (*destroy)(void* storage) noexcept;
+    std::size_t parked_size;  // bytes the handler occupies in storage, rounded to inline_align
   };
+  static constexpr std::size_t round_up(std::size_t n) noexcept { return (n + inline_align - 1) / inline_align * inline_align; }
   template <typename D>
   struct inline_ops {
     static void invoke_and_destroy(void* s, delivery_report&& r) {
@@ -78,7 +105,7 @@ class completion {
       static_cast<D*>(src)->~D();
     }
     static void destroy(void* s) noexcept { static_cast<D*>(s)->~D(); }
-    static constexpr ops table{&invoke_and_destroy, &move, &destroy};
+    static constexpr ops table{&invoke_and_destroy, &move, &destroy, round_up(sizeof(D))};
   };
   template <typename D>
   struct heap_ops {
@@ -90,7 +117,7 @@ class completion {
     }
     static void move(void* dst, void* src) noexcept { *static_cast<D**>(dst) = *static_cast<D**>(src); }
     static void destroy(void* s) noexcept { delete *static_cast<D**>(s); }
-    static constexpr ops table{&invoke_and_destroy, &move, &destroy};
+    static constexpr ops table{&invoke_and_destroy, &move, &destroy, sizeof(D*)};
   };
 
   void reset() noexcept {

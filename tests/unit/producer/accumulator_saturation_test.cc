@@ -196,7 +196,7 @@ TEST(AccumulatorSaturation, ReleaseBufferGivesTheBytesBackAndBatchDoneTheRest) {
   EXPECT_EQ(f.pool.used(), full - buffer_bytes);
   EXPECT_EQ(b->sealed.capacity(), 0u);
   // Then the reports (the slots are still there), then batch_done.
-  for (auto& slot : b->slots) slot.done(delivery_report{});
+  b->slots.for_each([](slot_header& slot) { slot_list::invoke(slot, delivery_report{}); });
   EXPECT_EQ(f.used_at_first_report, full - buffer_bytes);
   EXPECT_EQ(static_cast<int>(b->slots.size()), n);
   b->completed = true;

@@ -1,10 +1,12 @@
-// buffer_cache keeps recycled batch buffers and slot vectors up to the free
+// buffer_cache keeps recycled batch buffers and slot lists up to the free
 // part of buffer.memory and a floor, also when the budget is used up, unmaps on a miss what the
-// caller will map, and trims what sat unused; batch_buffer and slot_vector
+// caller will map, and trims what sat unused; batch_buffer and slot_list
 // switch to their own mappings for large sizes without losing contents.
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "producer/buffer_pool.h"
 #include "protocol/record_batch.h"
@@ -55,9 +57,9 @@ TEST(BufferCache, TakeReturnsOnlyExactCapacities) {
 TEST(BufferCache, AMissUnmapsAsMuchAsTheCallerWillMapOldestAndSameKindFirst) {
   buffer_pool pool(8 << 20);
   buffer_cache& c = pool.cache();
-  slot_vector v;
-  v.reserve(1024);
-  const std::size_t slot_bytes = v.capacity() * sizeof(record_slot);
+  slot_list v;
+  v.reserve_bytes(64 << 10);
+  const std::size_t slot_bytes = v.capacity_bytes();
   c.give(std::move(v));                 // oldest, other kind
   c.give(buffer_of(128 << 10));         // oldest buffer
   c.give(buffer_of(256 << 10));
@@ -84,9 +86,9 @@ TEST(BufferCache, TrimUnmapsWhatNoBatchTookSinceThePreviousTrim) {
   buffer_pool pool(8 << 20);
   buffer_cache& c = pool.cache();
   c.give(buffer_of(128 << 10));
-  slot_vector v;
-  v.reserve(1024);
-  const std::size_t slot_bytes = v.capacity() * sizeof(record_slot);
+  slot_list v;
+  v.reserve_bytes(64 << 10);
+  const std::size_t slot_bytes = v.capacity_bytes();
   c.give(std::move(v));
   EXPECT_EQ(c.trim_unused(), 0u);  // given since the previous trim (none): kept
   c.give(c.take(128 << 10));       // in use again: given back in the new interval
@@ -96,21 +98,21 @@ TEST(BufferCache, TrimUnmapsWhatNoBatchTookSinceThePreviousTrim) {
   EXPECT_EQ(c.cached_bytes(), 0u);
 }
 
-TEST(BufferCache, RecyclesSlotVectorsInTheSameBudget) {
+TEST(BufferCache, RecyclesSlotListsInTheSameBudget) {
   buffer_pool pool(8 << 20);
   buffer_cache& c = pool.cache();
-  slot_vector v;
-  v.reserve(4096);  // 4096 slots: large enough to be mapped
-  v.push_back(record_slot{{}, 1, 0, 1, 1});
-  const std::size_t cap = v.capacity();
+  slot_list v;
+  v.reserve_bytes(256 << 10);  // large enough to be mapped
+  v.push(detail::completion::from([](delivery_report) {}), 1, 0, 1, 1);
+  const std::size_t cap = v.capacity_bytes();
   c.give(std::move(v));
-  EXPECT_EQ(c.cached_bytes(), cap * sizeof(record_slot));
-  slot_vector back = c.take_slots(cap);
-  EXPECT_EQ(back.capacity(), cap);
+  EXPECT_EQ(c.cached_bytes(), cap);
+  slot_list back = c.take_slots(cap);
+  EXPECT_EQ(back.capacity_bytes(), cap);
   EXPECT_TRUE(back.empty());
   EXPECT_EQ(c.cached_bytes(), 0u);
   c.give(std::move(back));
-  EXPECT_EQ(c.take_slots(cap + 1).capacity(), 0u);  // exact capacities only
+  EXPECT_EQ(c.take_slots(cap + 1).capacity_bytes(), 0u);  // exact capacities only
 }
 
 TEST(BatchBuffer, GrowingPastTheMappedThresholdKeepsTheBytes) {
@@ -135,11 +137,63 @@ TEST(BatchBuffer, GrowingPastTheMappedThresholdKeepsTheBytes) {
   EXPECT_EQ(small.data()[0], 0xab);
 }
 
-TEST(SlotVector, LargeVectorsWork) {
-  slot_vector v;
-  for (int i = 0; i < 10000; ++i) v.push_back(record_slot{{}, i, i, 0, 0});  // grows through the threshold
+TEST(SlotList, EntriesTakeTheHandlersSizeAndKeepTheirFieldsThroughGrowth) {
+  slot_list v;
+  int calls = 0;
+  std::int64_t sum = 0;
+  const std::size_t small = slot_list::entry_bytes(detail::completion::from([&calls](delivery_report) { ++calls; }));
+  EXPECT_EQ(small, sizeof(slot_header) + sizeof(void*));  // one captured pointer: 40 bytes
+  for (int i = 0; i < 10000; ++i) {
+    // Handlers of two sizes, one owning heap memory (moved, not copied, on growth).
+    if (i % 3 == 0) {
+      auto owned = std::make_unique<int>(i);
+      v.push(detail::completion::from([&sum, o = std::move(owned)](delivery_report) { sum += *o; }), i, i, 1, 2);
+    } else {
+      v.push(detail::completion::from([&calls](delivery_report) { ++calls; }), i, i, 1, 2);
+    }
+  }
   ASSERT_EQ(v.size(), 10000u);
-  for (int i = 0; i < 10000; ++i) ASSERT_EQ(v[static_cast<std::size_t>(i)].offset_delta, i);
+  ASSERT_GE(v.capacity_bytes(), mapped_allocation_threshold);  // grew through the threshold
+  int i = 0;
+  v.for_each([&](slot_header& h) {
+    EXPECT_EQ(h.offset_delta, i);
+    EXPECT_EQ(h.timestamp_ms, i);
+    EXPECT_EQ(h.key_size, 1);
+    EXPECT_EQ(h.value_size, 2);
+    slot_list::invoke(h, delivery_report{});
+    slot_list::invoke(h, delivery_report{});  // once only
+    ++i;
+  });
+  EXPECT_EQ(i, 10000);
+  EXPECT_EQ(calls, 10000 - 3334);
+  std::int64_t expect = 0;
+  for (int k = 0; k < 10000; k += 3) expect += k;
+  EXPECT_EQ(sum, expect);
+}
+
+TEST(SlotList, UninvokedHandlersAreDestroyedOnceAndRangesMoveForSplits) {
+  auto alive = std::make_shared<int>(0);
+  slot_list big;
+  for (int i = 0; i < 6; ++i) big.push(detail::completion::from([alive](delivery_report) {}), 100 + i, i, 0, 0);
+  EXPECT_EQ(alive.use_count(), 7);
+  slot_list a, b;
+  big.move_range_to(a, 0, 3);
+  big.move_range_to(b, 3, 6);
+  EXPECT_EQ(big.size(), 0u);
+  EXPECT_EQ(a.size(), 3u);
+  EXPECT_EQ(b.size(), 3u);
+  EXPECT_EQ(alive.use_count(), 7);  // moved, not copied
+  std::vector<std::int32_t> deltas;
+  b.for_each([&](slot_header& h) {
+    deltas.push_back(h.offset_delta);
+    EXPECT_EQ(h.timestamp_ms, 100 + 3 + h.offset_delta);
+  });
+  EXPECT_EQ(deltas, (std::vector<std::int32_t>{0, 1, 2}));
+  big.clear();  // only emptied entries left: nothing destroyed twice
+  a.clear();
+  EXPECT_EQ(alive.use_count(), 4);
+  slot_list moved = std::move(b);
+  EXPECT_EQ(moved.size(), 3u);
 }
 
 }  // namespace
