@@ -85,6 +85,12 @@ struct partition_queue {
   // with 600 partitions most appends missed the cache on the lock and the
   // unlock (~30% of the CPU per record).
   alignas(64) std::atomic<std::int64_t> ready_hint{no_batch};
+  // Likewise for the delivery-timeout scans: the front batch's deadline
+  // (steady ns), or no_batch. Exact (deadlines never change).
+  std::atomic<std::int64_t> front_deadline{no_batch};
+  // For the adaptive partitioner's load stats: batches queued + in flight,
+  // refreshed with the hints and whenever in_flight changes.
+  std::atomic<std::int32_t> load{0};
 };
 
 // A record waiting for its topic's metadata: owned copies of its bytes.

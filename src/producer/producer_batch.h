@@ -37,7 +37,9 @@ using clock = std::chrono::steady_clock;
 inline constexpr std::uint64_t batch_id_step = std::uint64_t{1} << 24;
 
 // Who may touch a batch's builder and sealed bytes: see seal_workers.h.
-enum class seal_state : std::uint8_t { open, queued, sealing, sealed };
+// sealing_watched: being sealed, and the I/O thread skipped it meanwhile, so
+// the sealer must wake it when done (seal_workers::reclaim).
+enum class seal_state : std::uint8_t { open, queued, sealing, sealing_watched, sealed };
 
 struct producer_batch {
   producer_batch() = default;

@@ -36,11 +36,12 @@ kprod::result<void> seal_workers::seal_with(producer_batch& b, codec_slot& slot)
   return {};
 }
 
-void seal_workers::finish(producer_batch& b, bool ok) {
+void seal_workers::finish(producer_batch& b, bool ok, bool wake) {
   // A failed seal (a codec failure) leaves the batch to the I/O thread,
-  // which tries again when it drains. After this store `b` may be gone.
-  b.state.store(ok ? seal_state::sealed : seal_state::open, std::memory_order_release);
-  wake_();
+  // which tries again when it drains. After this exchange `b` may be gone;
+  // it also tells whether a drain skipped the batch meanwhile (reclaim).
+  const seal_state was = b.state.exchange(ok ? seal_state::sealed : seal_state::open, std::memory_order_acq_rel);
+  if (wake || was == seal_state::sealing_watched || !ok) wake_();
 }
 
 bool seal_workers::hand_off(producer_batch& b) {
@@ -57,7 +58,7 @@ bool seal_workers::hand_off(producer_batch& b) {
   return true;
 }
 
-void seal_workers::seal_claimed(producer_batch& b) {
+void seal_workers::seal_claimed(producer_batch& b, bool wake) {
   std::unique_ptr<codec_slot> slot;
   {
     std::lock_guard lk(mu_);
@@ -72,21 +73,34 @@ void seal_workers::seal_claimed(producer_batch& b) {
     std::lock_guard lk(mu_);
     idle_slots_.push_back(std::move(slot));
   }
-  finish(b, ok);
+  finish(b, ok, wake);
 }
 
 bool seal_workers::reclaim(producer_batch& b) {
   seal_state s = b.state.load(std::memory_order_acquire);
-  if (s == seal_state::open || s == seal_state::sealed) return true;
-  if (s == seal_state::sealing) return false;
-  std::lock_guard lk(mu_);
-  s = b.state.load(std::memory_order_acquire);
-  if (s != seal_state::queued) return s != seal_state::sealing;  // a worker took it meanwhile
-  // Not started: the I/O thread seals it itself rather than wait.
-  auto it = std::find(jobs_.begin(), jobs_.end(), &b);
-  if (it != jobs_.end()) jobs_.erase(it);
-  b.state.store(seal_state::open, std::memory_order_relaxed);
-  return true;
+  if (s == seal_state::queued) {
+    std::lock_guard lk(mu_);
+    s = b.state.load(std::memory_order_acquire);
+    if (s == seal_state::queued) {
+      // Not started: the I/O thread seals it itself rather than wait.
+      auto it = std::find(jobs_.begin(), jobs_.end(), &b);
+      if (it != jobs_.end()) jobs_.erase(it);
+      b.state.store(seal_state::open, std::memory_order_relaxed);
+      return true;
+    }
+    // A worker took it meanwhile.
+  }
+  // Being sealed: ask to be woken when it is done, unless it is done
+  // already. One atomic word, so either this CAS or the sealer's exchange
+  // comes first: a sealer that did not see `sealing_watched` finished
+  // before, and the caller sees `sealed` here.
+  while (s == seal_state::sealing) {
+    if (b.state.compare_exchange_weak(s, seal_state::sealing_watched, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+      return false;
+    }
+  }
+  return s == seal_state::open || s == seal_state::sealed;
 }
 
 void seal_workers::reclaim_wait(producer_batch& b) {
@@ -125,7 +139,7 @@ void seal_workers::run() {
     b->state.store(seal_state::sealing, std::memory_order_relaxed);
     lk.unlock();
     const bool ok = seal_with(*b, *slot).ok();
-    finish(*b, ok);
+    finish(*b, ok, true);
     lk.lock();
   }
 }

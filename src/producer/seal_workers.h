@@ -62,8 +62,10 @@ class seal_workers {
   // it itself with seal_claimed() once it released the lock.
   bool hand_off(producer_batch& b);
   // No lock held: seals a batch hand_off() left to the caller, then wakes
-  // the I/O thread. `b` must not be used afterwards.
-  void seal_claimed(producer_batch& b);
+  // the I/O thread if `wake` (the caller saw nothing of its partition in
+  // flight: no response will wake it) or if a drain skipped the batch while
+  // it was being sealed. `b` must not be used afterwards.
+  void seal_claimed(producer_batch& b, bool wake = true);
 
   // Under the partition lock: makes sure no other thread seals `b` from now
   // on (a queued job is taken back). False while another thread is sealing
@@ -92,7 +94,7 @@ class seal_workers {
   };
   std::unique_ptr<codec_slot> make_slot() const;
   kprod::result<void> seal_with(producer_batch& b, codec_slot& slot);
-  void finish(producer_batch& b, bool ok);
+  void finish(producer_batch& b, bool ok, bool wake);
   void run();
 
   const compression_type type_;
