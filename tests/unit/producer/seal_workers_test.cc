@@ -266,5 +266,42 @@ TEST(SealWorkers, WithoutCompressionTheAppendingThreadSealsTheBatchItFilled) {
   EXPECT_EQ(vals.front(), value_of(0, 0));
 }
 
+// seal_claimed(b, wake = false) - the appender saw a batch of the partition
+// in flight, whose response will wake the I/O thread - wakes it anyway when
+// a drain skipped `b` while it was being sealed (reclaim marks it watched),
+// and only then.
+TEST(SealWorkers, AnUnwatchedSealWithAResponseDueDoesNotWakeAWatchedOneDoes) {
+  std::atomic<int> wakes{0};
+  seal_workers sealers(compression_type::none, 0, 0, [&] { ++wakes; });
+  auto batch = [] {
+    auto b = std::make_unique<producer_batch>();
+    b->builder.start(1000);
+    const std::string v = "value";
+    b->builder.append(1000, nullptr, -1, reinterpret_cast<const std::uint8_t*>(v.data()),
+                      static_cast<std::int32_t>(v.size()), {});
+    b->record_count = 1;
+    b->full = true;
+    return b;
+  };
+  auto quiet = batch();
+  ASSERT_TRUE(sealers.hand_off(*quiet));  // no threads: the caller seals
+  sealers.seal_claimed(*quiet, false);
+  EXPECT_TRUE(quiet->is_sealed());
+  EXPECT_EQ(wakes.load(), 0);
+
+  auto watched = batch();
+  ASSERT_TRUE(sealers.hand_off(*watched));
+  EXPECT_FALSE(sealers.reclaim(*watched)) << "being sealed: the drain skips it";
+  EXPECT_FALSE(sealers.reclaim(*watched)) << "still (marking it twice is harmless)";
+  sealers.seal_claimed(*watched, false);
+  EXPECT_EQ(wakes.load(), 1) << "the drain skipped it: woken";
+  EXPECT_TRUE(sealers.reclaim(*watched)) << "sealed: the next drain takes it";
+
+  auto plain = batch();
+  ASSERT_TRUE(sealers.hand_off(*plain));
+  sealers.seal_claimed(*plain, true);
+  EXPECT_EQ(wakes.load(), 2) << "nothing in flight: always woken";
+}
+
 }  // namespace
 }  // namespace kprod::producer_detail
