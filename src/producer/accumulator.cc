@@ -282,7 +282,7 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
   };
   {
     std::unique_lock lk(q.mu);
-    producer_batch* b = q.batches.empty() ? nullptr : q.batches.back().get();
+    producer_batch* b = q.last;
     bool open = b && !b->full && !b->is_sealed() && !b->in_flight && b->attempts == 0 &&
                 b->record_count + 1 < static_cast<std::int32_t>(batch_id_step);
     if (open && b->builder.size_bytes() + a.upper > limit) {
@@ -375,6 +375,7 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       nb->flush_epoch = flushes_.add();
       b = nb.get();
       q.batches.push_back(std::move(nb));
+      q.last = b;
       queued_units_.fetch_add(1, std::memory_order_relaxed);
       if (q.batches.size() == 1) {
         refresh_ready_hint(q);
@@ -440,6 +441,7 @@ void accumulator::refresh_ready_hint(partition_queue& q) const noexcept {
     hint = std::max<std::int64_t>(0, t.time_since_epoch().count());
     deadline = f.deadline.time_since_epoch().count();
   }
+  q.last = q.batches.empty() ? nullptr : q.batches.back().get();
   q.ready_hint.store(hint, std::memory_order_relaxed);
   q.front_deadline.store(deadline, std::memory_order_relaxed);
   q.load.store(static_cast<std::int32_t>(q.batches.size()) + q.in_flight, std::memory_order_relaxed);

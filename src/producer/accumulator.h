@@ -52,6 +52,10 @@ struct partition_queue {
   static constexpr std::int64_t no_batch = std::numeric_limits<std::int64_t>::max();
 
   partition_mutex mu;
+  // Under mu: batches.back(), or nullptr. On the lock's cache line, so an
+  // append reaches its batch without walking the deque's node map (one
+  // dependent cache miss fewer per record with hundreds of partitions).
+  producer_batch* last = nullptr;
   std::deque<std::unique_ptr<producer_batch>> batches;  // front = oldest
   std::int64_t queued_bytes = 0;                        // under mu: wire bound of queued records
   std::uint64_t next_batch_id = 0;                      // under mu

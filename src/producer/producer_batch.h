@@ -51,6 +51,22 @@ struct producer_batch {
     cache->give(std::move(slots));
   }
 
+  // What every append reads or writes comes first, so that it spans as few
+  // cache lines as possible (with hundreds of partitions each append finds
+  // its batch cold).
+  bool full = false;                       // no more appends (size reached)
+  bool in_flight = false;
+  // open -> (queued ->) sealing -> sealed; `sealed` is written before the
+  // release store of `sealed` state and read only after an acquire load.
+  std::atomic<seal_state> state{seal_state::open};
+  int attempts = 0;
+  std::int32_t record_count = 0;
+  std::int64_t queue_bytes = 0;            // counted in partition_queue::queued_bytes
+  protocol::record_batch_builder builder;  // while open
+  slot_list slots;
+  std::uint64_t flush_epoch = 0;           // see flush_tracker
+  std::int64_t reserved_bytes = 0;         // taken from the buffer pool
+
   std::string_view topic;  // owned by the accumulator's topic state
   std::int32_t partition = -1;
   // Creation order within its partition: retries go back in this order.
@@ -59,21 +75,12 @@ struct producer_batch {
   // pieces sort between their neighbours.
   std::uint64_t id = 0;
 
-  protocol::record_batch_builder builder;  // while open
   protocol::batch_buffer sealed;           // wire bytes once sealed
-  slot_list slots;
-  std::int32_t record_count = 0;
-  std::int64_t reserved_bytes = 0;         // taken from the buffer pool
-  std::int64_t queue_bytes = 0;            // counted in partition_queue::queued_bytes
-  std::uint64_t flush_epoch = 0;           // see flush_tracker
   buffer_cache* cache = nullptr;           // where buffer and slots go when the batch is destroyed
 
   clock::time_point created;
   clock::time_point deadline;              // created + delivery.timeout.ms
   clock::time_point retry_at{};            // earliest next attempt (backoff)
-  int attempts = 0;
-  bool full = false;                       // no more appends (size reached)
-  bool in_flight = false;
   bool ever_sent = false;                  // some attempt reached the wire
   bool completed = false;                  // its records have their reports
 
@@ -81,10 +88,6 @@ struct producer_batch {
   std::int64_t producer_id = -1;
   std::int16_t producer_epoch = -1;
   std::int32_t base_sequence = -1;
-
-  // open -> (queued ->) sealing -> sealed; `sealed` is written before the
-  // release store of `sealed` state and read only after an acquire load.
-  std::atomic<seal_state> state{seal_state::open};
 
   bool is_sealed() const noexcept { return state.load(std::memory_order_acquire) == seal_state::sealed; }
 };
