@@ -183,7 +183,9 @@ class producer {
 
   // report_enqueue_errors: true completes the handler with enqueue errors (and
   // returns ok); false returns them without calling the handler.
-  result<void> enqueue(const record& r, detail::completion done, bool may_block, bool report_enqueue_errors = true);
+  // `done` by reference: moving a completion is an indirect call, and a send
+  // used to move it twice on the way down.
+  result<void> enqueue(const record& r, detail::completion&& done, bool may_block, bool report_enqueue_errors = true);
 
   std::unique_ptr<producer_detail::producer_impl> impl_;
 };

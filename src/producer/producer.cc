@@ -37,7 +37,7 @@ const producer_config& producer::config() const noexcept { return impl_->config(
 
 producer_metrics producer::metrics() const { return impl_->metrics(); }
 
-result<void> producer::enqueue(const record& r, detail::completion done, bool may_block, bool report_enqueue_errors) {
+result<void> producer::enqueue(const record& r, detail::completion&& done, bool may_block, bool report_enqueue_errors) {
   return impl_->enqueue(r, std::move(done), may_block, report_enqueue_errors);
 }
 

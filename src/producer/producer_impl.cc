@@ -60,7 +60,7 @@ void producer_impl::complete_now(detail::completion& done, kprod::error e, std::
   asio::post(io_, [d = std::move(done), rep = std::move(rep)]() mutable { d(std::move(rep)); });
 }
 
-result<void> producer_impl::enqueue(const record& r, detail::completion done, bool may_block,
+result<void> producer_impl::enqueue(const record& r, detail::completion&& done, bool may_block,
                                     bool report_enqueue_errors) {
   const bool has_handler = static_cast<bool>(done);
   // close() waits for sends in progress, so that none slips in after its

@@ -30,7 +30,7 @@ class producer_impl {
   explicit producer_impl(const producer_config& validated);
   ~producer_impl();
 
-  result<void> enqueue(const record& r, detail::completion done, bool may_block, bool report_enqueue_errors);
+  result<void> enqueue(const record& r, detail::completion&& done, bool may_block, bool report_enqueue_errors);
   result<void> flush(std::chrono::milliseconds timeout);
   result<void> close(std::chrono::milliseconds timeout);
   result<std::vector<partition_info>> partitions_for(std::string_view topic);
