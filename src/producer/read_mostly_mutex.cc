@@ -11,15 +11,23 @@
 #include <vector>
 
 namespace kprod::producer_detail {
+
+namespace read_mostly_detail {
+thread_local reader_slot* my_slot = nullptr;
+bool readers_fence_free = false;
+void nested_too_deep() noexcept {
+  std::fputs("kprod: read_mostly_mutex nested deeper than max_held\n", stderr);
+  std::abort();
+}
+}  // namespace read_mostly_detail
+
 namespace {
+
+using read_mostly_detail::my_slot;
+using read_mostly_detail::reader_slot;
 
 // The locks one thread holds shared: written by that thread only, read by
 // writers. Its own cache line, so readers never share one.
-struct alignas(64) reader_slot {
-  std::atomic<const void*> held[read_mostly_mutex::max_held]{};
-  int depth = 0;  // entries in use (owner thread only)
-};
-
 // Every live thread's slot. Leaked on purpose: threads may exit (and
 // unregister) after static destructors ran.
 struct slot_registry {
@@ -43,7 +51,16 @@ struct slot_owner {
 
 // Trivially initialised, so the common path is one TLS load; the owner
 // (which unregisters at thread exit) is created on first use.
-thread_local reader_slot* my_slot = nullptr;
+
+}  // namespace
+
+read_mostly_detail::reader_slot& read_mostly_detail::register_this_thread() {
+  static thread_local slot_owner owner;
+  my_slot = &owner.slot;
+  return owner.slot;
+}
+
+namespace {
 
 slot_owner::~slot_owner() {
   auto& r = slot_registry::get();
@@ -52,16 +69,6 @@ slot_owner::~slot_owner() {
   my_slot = nullptr;
 }
 
-reader_slot& register_this_thread() {
-  static thread_local slot_owner owner;
-  my_slot = &owner.slot;
-  return owner.slot;
-}
-
-inline reader_slot& this_thread_slot() {
-  if (my_slot != nullptr) [[likely]] return *my_slot;
-  return register_this_thread();
-}
 
 bool detect_membarrier() {
   // Diagnostics and tests: force the full-fence fallback.
@@ -122,45 +129,10 @@ bool slot_holds(const reader_slot& s, const void* lock) noexcept {
 
 bool read_mostly_mutex::asymmetric() noexcept { return use_membarrier(); }
 
-bool read_mostly_mutex::enter_shared() noexcept {
-  reader_slot& s = this_thread_slot();
-  const int d = s.depth;
-  if (d >= max_held) {
-    std::fputs("kprod: read_mostly_mutex nested deeper than max_held\n", stderr);
-    std::abort();  // a programming error in kprod, not an input
-  }
-  // Held already by this thread: a writer, if any, is waiting for us, so
-  // checking for it would deadlock. Just count the hold again.
-  bool again = false;
-  for (int i = 0; i < d; ++i) again |= s.held[i].load(std::memory_order_relaxed) == this;
-  s.held[d].store(this, std::memory_order_relaxed);
-  s.depth = d + 1;
-  if (again) return true;
-  light_fence();
-  if (!writer_.load(std::memory_order_acquire)) return true;
-  s.held[d].store(nullptr, std::memory_order_release);
-  s.depth = d;
-  return false;
-}
-
-void read_mostly_mutex::lock_shared() {
-  while (!enter_shared()) {
+void read_mostly_mutex::lock_shared_contended() {
+  do {
     std::lock_guard lk(writer_mu_);  // blocks until the active writer is done
-  }
-}
-
-bool read_mostly_mutex::try_lock_shared() { return enter_shared(); }
-
-void read_mostly_mutex::unlock_shared() noexcept {
-  reader_slot& s = *my_slot;
-  for (int i = s.depth; i-- > 0;) {
-    if (s.held[i].load(std::memory_order_relaxed) == this) {
-      // Release: the section's reads happen before a writer that sees it.
-      s.held[i].store(nullptr, std::memory_order_release);
-      break;
-    }
-  }
-  while (s.depth > 0 && s.held[s.depth - 1].load(std::memory_order_relaxed) == nullptr) --s.depth;
+  } while (!enter_shared());
 }
 
 void read_mostly_mutex::lock() {

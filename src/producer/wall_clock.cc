@@ -15,6 +15,9 @@
 
 namespace kprod::producer_detail {
 namespace wall_clock_detail {
+
+thread_local ms_cache t_cache;
+
 namespace {
 
 constexpr std::int64_t ns_per_ms = 1'000'000;
@@ -26,7 +29,6 @@ std::atomic<int> g_mode{mode_unknown};
 std::atomic<std::uint64_t> g_rate_fp{0};
 
 struct thread_state {
-  ms_cache cache;
   // This thread's first CLOCK_MONOTONIC reading and the TSC just after it:
   // the far end of every rate estimate it makes (a long baseline makes the
   // bracketing error negligible).
@@ -79,7 +81,7 @@ void publish_rate(std::uint64_t r) noexcept {
   int mode = g_mode.load(std::memory_order_relaxed);
   if (mode == mode_unknown) mode = detect_mode();
   if (mode != mode_tsc) {
-    s.cache.span = 0;
+    t_cache.span = 0;
     return realtime_ms();
   }
 #if KP_WALL_CLOCK_TSC
@@ -98,8 +100,8 @@ void publish_rate(std::uint64_t r) noexcept {
       s.estimate_at = 2 * (t0 - s.anchor_tsc);
     }
   }
-  s.cache.set(real_ns, t0, g_rate_fp.load(std::memory_order_relaxed));
-  return s.cache.ms;
+  t_cache.set(real_ns, t0, g_rate_fp.load(std::memory_order_relaxed));
+  return t_cache.ms;
 #else
   return realtime_ms();
 #endif
@@ -134,6 +136,7 @@ std::uint64_t rate_lower_bound(std::uint64_t a_after, std::int64_t mono_a, std::
 void force_fallback(bool on) noexcept {
   g_mode.store(on ? mode_clock : mode_unknown, std::memory_order_relaxed);
   t_state = thread_state{};
+  t_cache = ms_cache{};
 }
 
 bool tsc_in_use() noexcept {
@@ -147,13 +150,6 @@ std::uint64_t rate_estimate() noexcept { return g_rate_fp.load(std::memory_order
 
 }  // namespace wall_clock_detail
 
-std::int64_t wall_clock_ms() noexcept {
-  auto& s = wall_clock_detail::t_state;
-#if KP_WALL_CLOCK_TSC
-  // span == 0: nothing cached (fallback, no rate yet, inside the guard): skip the rdtsc.
-  if (s.cache.span != 0 && s.cache.fresh(__rdtsc())) return s.cache.ms;
-#endif
-  return wall_clock_detail::refresh(s);
-}
+std::int64_t wall_clock_detail::refresh_this_thread() noexcept { return refresh(t_state); }
 
 }  // namespace kprod::producer_detail
