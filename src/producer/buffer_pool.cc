@@ -133,6 +133,7 @@ T buffer_cache::take_exact(std::deque<entry<T>>& from, std::size_t bytes) {
 }
 
 protocol::batch_buffer buffer_cache::take(std::size_t capacity) {
+  if (capacity < protocol::batch_buffer::mapped_threshold) return {};  // malloc's free lists recycle these
   evicted gone;  // unmapped after the lock is released
   std::lock_guard lk(mu_);
   // Exactly the capacity asked for, which is what the caller accounts in
@@ -143,6 +144,7 @@ protocol::batch_buffer buffer_cache::take(std::size_t capacity) {
 }
 
 slot_list buffer_cache::take_slots(std::size_t bytes) {
+  if (bytes < mapped_allocation_threshold) return {};
   evicted gone;
   std::lock_guard lk(mu_);
   slot_list out = take_exact(slots_, bytes);
@@ -152,7 +154,7 @@ slot_list buffer_cache::take_slots(std::size_t bytes) {
 
 void buffer_cache::give(protocol::batch_buffer&& b) {
   const std::size_t cap = b.capacity();
-  if (cap == 0) return;
+  if (cap < protocol::batch_buffer::mapped_threshold) return;  // freed here
   evicted gone;
   std::lock_guard lk(mu_);
   make_room_locked(cap, gone);
@@ -167,7 +169,7 @@ void buffer_cache::give(protocol::batch_buffer&& b) {
 
 void buffer_cache::give(slot_list&& v) {
   const std::size_t bytes = bytes_of(v);
-  if (bytes == 0) return;
+  if (bytes < mapped_allocation_threshold) return;  // freed here
   v.clear();  // destroys the (already invoked) completions
   evicted gone;
   std::lock_guard lk(mu_);

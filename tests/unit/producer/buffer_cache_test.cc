@@ -42,13 +42,30 @@ TEST(BufferCache, KeepsUpToTheFreeBudgetAndAFloorEvenWhenTheBudgetIsUsedUp) {
 TEST(BufferCache, TakeReturnsOnlyExactCapacities) {
   buffer_pool pool(8 << 20);
   buffer_cache& c = pool.cache();
-  c.give(buffer_of(4096));
+  c.give(buffer_of(128 << 10));
   c.give(buffer_of(256 << 10));
   auto b = c.take(256 << 10);
   EXPECT_EQ(b.capacity(), std::size_t{256} << 10);
   EXPECT_EQ(b.size(), 0u);
-  EXPECT_EQ(c.take(4096).capacity(), 4096u);
+  EXPECT_EQ(c.take(128 << 10).capacity(), std::size_t{128} << 10);
   EXPECT_EQ(c.cached_bytes(), 0u);
+}
+
+// Below the mapping threshold buffers come from malloc, which recycles them
+// itself: kept here too, they could hold the budget twice.
+TEST(BufferCache, KeepsOnlyMappedStorage) {
+  buffer_pool pool(8 << 20);
+  buffer_cache& c = pool.cache();
+  c.give(buffer_of(4096));
+  c.give(buffer_of(protocol::batch_buffer::mapped_threshold - 1));
+  slot_list small;
+  small.reserve_bytes(4096);
+  c.give(std::move(small));
+  EXPECT_EQ(c.cached_bytes(), 0u);
+  c.give(buffer_of(protocol::batch_buffer::mapped_threshold));
+  EXPECT_EQ(c.cached_bytes(), protocol::batch_buffer::mapped_threshold);
+  EXPECT_EQ(c.take(4096).capacity(), 0u);  // a small miss unmaps nothing
+  EXPECT_EQ(c.cached_bytes(), protocol::batch_buffer::mapped_threshold);
 }
 
 // What the caller maps afresh after a miss is unmapped from the cache first,
@@ -58,19 +75,20 @@ TEST(BufferCache, AMissUnmapsAsMuchAsTheCallerWillMapOldestAndSameKindFirst) {
   buffer_pool pool(8 << 20);
   buffer_cache& c = pool.cache();
   slot_list v;
-  v.reserve_bytes(64 << 10);
+  v.reserve_bytes(256 << 10);
   const std::size_t slot_bytes = v.capacity_bytes();
   c.give(std::move(v));                 // oldest, other kind
   c.give(buffer_of(128 << 10));         // oldest buffer
   c.give(buffer_of(256 << 10));
   c.give(buffer_of(128 << 10));         // newest
-  EXPECT_EQ(c.take(64 << 10).capacity(), 0u);  // miss: the oldest buffer (128 KiB) covers 64 KiB
-  EXPECT_EQ(c.cached_bytes(), slot_bytes + (std::size_t{384} << 10));
-  EXPECT_EQ(c.take(300 << 10).capacity(), 0u);  // both buffers left (384 KiB) go, the slots stay
+  // Miss: 192 KiB will be mapped; the two oldest buffers (384 KiB) go.
+  EXPECT_EQ(c.take(192 << 10).capacity(), 0u);
+  EXPECT_EQ(c.cached_bytes(), slot_bytes + (std::size_t{128} << 10));
+  EXPECT_EQ(c.take(128 << 10).capacity(), std::size_t{128} << 10);  // the newest still there
   EXPECT_EQ(c.cached_bytes(), slot_bytes);
-  EXPECT_EQ(c.take(1).capacity(), 0u);  // nothing of the same kind: the slots go
+  EXPECT_EQ(c.take(200 << 10).capacity(), 0u);  // nothing of the same kind: the slots go
   EXPECT_EQ(c.cached_bytes(), 0u);
-  EXPECT_EQ(c.take(4096).capacity(), 0u);  // an empty cache misses without harm
+  EXPECT_EQ(c.take(256 << 10).capacity(), 0u);  // an empty cache misses without harm
 }
 
 TEST(BufferCache, OldestGoFirstWhenFull) {
@@ -87,7 +105,7 @@ TEST(BufferCache, TrimUnmapsWhatNoBatchTookSinceThePreviousTrim) {
   buffer_cache& c = pool.cache();
   c.give(buffer_of(128 << 10));
   slot_list v;
-  v.reserve_bytes(64 << 10);
+  v.reserve_bytes(256 << 10);
   const std::size_t slot_bytes = v.capacity_bytes();
   c.give(std::move(v));
   EXPECT_EQ(c.trim_unused(), 0u);  // given since the previous trim (none): kept
