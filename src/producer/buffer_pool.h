@@ -32,20 +32,25 @@ namespace kprod::producer_detail {
 // burst of batches larger than the cache and the next linger period maps
 // the same amount afresh.
 //
-// What is kept is bounded by the free part of buffer.memory, but never
-// below a floor of min(buffer.memory / 8, 4 MiB), and a miss unmaps as many
-// kept bytes as it is about to map (oldest first, same kind first).
+// What is kept is bounded by the free part of buffer.memory, clamped to
+// [floor, 2 * floor] with floor = min(buffer.memory / 8, 4 MiB), and a miss
+// unmaps as many kept bytes as it is about to map (oldest first, same kind
+// first).
 // - The eviction on a miss keeps mapped bytes at most the most the producer
-//   had in use at once, so caching does not raise peak RSS with sizes that
-//   stopped matching. (Without it, a free-budget bound did: 10 B records
-//   17 -> 30 MB.)
+//   had in use at once, so sizes that stopped matching do not pile up
+//   beside fresh mappings (without it, 10 B records: 17 -> 30 MB).
 // - The free-budget bound matters when the buffer is full (large records):
-//   a kept buffer stays resident up to the most it was ever filled, while a
-//   fresh one only where it is written, so caching the whole budget there
+//   a kept buffer stays resident up to the most it was ever filled, where a
+//   fresh one is resident only where written; caching the whole budget there
 //   raised peak RSS by ~4 MB (100 KB records) for little CPU.
-// - The floor keeps recycling alive exactly then, when every new batch would
-//   otherwise be a fresh mapping (min(floor, free budget) cached nothing:
-//   100 KB records fell to 0.8x librdkafka's throughput).
+// - The cap (2 * floor) bounds what kept buffers add to peak RSS: an
+//   acknowledgement frees a whole linger period's batches at once, and kept
+//   in full (up to the free budget) they raised 100 B records' peak by
+//   ~5 MB. 8 MiB keeps nearly all of the page-fault savings (100 B: ~10k
+//   faults per 2M records, vs ~33k with 4 MiB).
+// - The floor keeps recycling alive when the buffer is full, exactly when
+//   every new batch would otherwise be a fresh mapping (min(floor, free
+//   budget) cached nothing: 100 KB records fell to 0.8x librdkafka).
 // Items not taken within one trim interval are unmapped (trim_unused), so an
 // idle producer gives its memory back.
 // Only mapped storage (128 KiB and up) is kept. Smaller buffers come from
@@ -54,7 +59,8 @@ namespace kprod::producer_detail {
 // budget twice (600 partitions, ~8 KB batches: peaks of 50-60 MB at 32 MiB).
 class buffer_cache {
  public:
-  // Keeps up to max(floor, budget - *used) bytes.
+  // Keeps between `floor` and 2 * floor bytes: as much of the free budget
+  // (budget - *used) as fits in that range.
   buffer_cache(std::size_t floor_bytes, std::int64_t budget, const std::atomic<std::int64_t>* used)
       : floor_(floor_bytes), budget_(budget), used_(used) {}
   // Keeps up to `bound_bytes` (tests).

@@ -20,12 +20,15 @@ protocol::batch_buffer buffer_of(std::size_t cap) {
   return b;
 }
 
-TEST(BufferCache, KeepsUpToTheFreeBudgetAndAFloorEvenWhenTheBudgetIsUsedUp) {
+TEST(BufferCache, KeepsTheFreeBudgetBetweenAFloorAndTwiceItEvenWhenTheBudgetIsUsedUp) {
   buffer_pool pool(8 << 20);  // floor: min(8 MiB / 8, 4 MiB) = 1 MiB
   buffer_cache& c = pool.cache();
-  EXPECT_EQ(c.bound(), std::size_t{8} << 20);
+  EXPECT_EQ(c.bound(), std::size_t{2} << 20) << "capped at twice the floor";
   ASSERT_TRUE(pool.try_reserve(6 << 20));
   EXPECT_EQ(c.bound(), std::size_t{2} << 20);
+  ASSERT_TRUE(pool.try_reserve(1 << 19));
+  EXPECT_EQ(c.bound(), std::size_t{3} << 19) << "the free budget, between floor and cap";
+  pool.release(1 << 19);
   for (int i = 0; i < 8; ++i) c.give(buffer_of(256 << 10));
   EXPECT_EQ(c.cached_bytes(), std::size_t{2} << 20);  // the oldest went
   ASSERT_TRUE(pool.try_reserve(2 << 20));
