@@ -24,7 +24,7 @@
 
 namespace kprod::producer_detail {
 
-// Batch buffers and slot vectors of completed batches, kept for the next
+// Batch buffers and slot lists of completed batches, kept for the next
 // batches so that the steady state maps nothing and new batches reuse pages
 // that are already resident. A fresh mapping costs a page fault per 4 KiB
 // and its munmap a TLB flush: with a small cache (4 MiB), 100-byte records

@@ -9,9 +9,10 @@
 //                                    send ... retry with the same bytes
 //                                    complete(): one report per record
 //
-// The batch's buffer (builder, then sealed bytes) and its slot vector come
-// from and return to the buffer pool's buffer_cache; its capacity, and the slots' capacity, are
-// what the batch holds of buffer.memory (`reserved_bytes`).
+// The batch's buffer (builder, then sealed bytes) and its slot list come
+// from and return to the buffer pool's buffer_cache when they are mapped
+// (128 KiB and up; malloc recycles smaller ones); their capacities are what
+// the batch holds of buffer.memory (`reserved_bytes`).
 //
 // Only records sent with a handler keep a slot (fire-and-forget records cost
 // nothing beyond their wire bytes). A slot remembers the record's offset
