@@ -152,34 +152,30 @@ slot_list buffer_cache::take_slots(std::size_t bytes) {
   return out;
 }
 
-void buffer_cache::give(protocol::batch_buffer&& b) {
-  const std::size_t cap = b.capacity();
-  if (cap < protocol::batch_buffer::mapped_threshold) return;  // freed here
-  evicted gone;
-  std::lock_guard lk(mu_);
-  make_room_locked(cap, gone);
-  if (bytes_ + cap > bound()) {
-    gone.emplace_back(std::move(b));
-    return;
-  }
-  b.clear();
-  bytes_ += cap;
-  buffers_.push_back({std::move(b), generation_});
-}
-
-void buffer_cache::give(slot_list&& v) {
-  const std::size_t bytes = bytes_of(v);
-  if (bytes < mapped_allocation_threshold) return;  // freed here
-  v.clear();  // destroys the (already invoked) completions
-  evicted gone;
+template <typename T>
+void buffer_cache::keep(std::deque<entry<T>>& into, T&& item) {
+  const std::size_t bytes = bytes_of(item);
+  evicted gone;  // unmapped after the lock is released
   std::lock_guard lk(mu_);
   make_room_locked(bytes, gone);
   if (bytes_ + bytes > bound()) {
-    gone.emplace_back(std::move(v));
+    gone.emplace_back(std::move(item));
     return;
   }
   bytes_ += bytes;
-  slots_.push_back({std::move(v), generation_});
+  into.push_back({std::move(item), generation_});
+}
+
+void buffer_cache::give(protocol::batch_buffer&& b) {
+  if (b.capacity() < protocol::batch_buffer::mapped_threshold) return;  // freed by the caller's object
+  b.clear();
+  keep(buffers_, std::move(b));
+}
+
+void buffer_cache::give(slot_list&& v) {
+  if (bytes_of(v) < mapped_allocation_threshold) return;  // freed by the caller's object
+  v.clear();  // destroys the (already invoked) completions
+  keep(slots_, std::move(v));
 }
 
 std::size_t buffer_cache::trim_unused() {

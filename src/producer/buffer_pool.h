@@ -104,6 +104,9 @@ class buffer_cache {
                              evicted& out);
   template <typename T>
   T take_exact(std::deque<entry<T>>& from, std::size_t bytes);
+  // Keeps `item` if it fits the bound (making room oldest first), else frees it.
+  template <typename T>
+  void keep(std::deque<entry<T>>& into, T&& item);
 
   const std::size_t floor_;
   const std::int64_t budget_;
