@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "codec/prefetch.h"
 #include "kprod/detail/completion.h"
 
 namespace kprod::producer_detail {
@@ -121,7 +122,7 @@ class slot_list {
     const auto base = reinterpret_cast<std::uintptr_t>(data_);
     const std::uintptr_t end = base + std::min(cap_, to);
     for (std::uintptr_t line = (base + from) & ~std::uintptr_t{63}; line < end; line += 64) {
-      __builtin_prefetch(reinterpret_cast<const void*>(line), 1, 3);
+      codec::prefetch_for_write(reinterpret_cast<const void*>(line));
     }
   }
   void steal(slot_list& o) noexcept {
