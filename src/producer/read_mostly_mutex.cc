@@ -93,7 +93,10 @@ bool use_membarrier() noexcept {
 // producer's first send by ~13 ms. So register during static
 // initialisation, before main() starts any thread (producer_impl also asks
 // before it starts its I/O thread, for programs that load us later).
-const bool registered_at_startup = use_membarrier();
+// It also turns the readers' inline fence (read_mostly_mutex.h) into a
+// compiler barrier: until this runs they take the full fence, which is
+// correct either way.
+const bool registered_at_startup = read_mostly_detail::readers_fence_free = use_membarrier();
 
 // The reader's half of the store-load barrier.
 inline void light_fence() noexcept {
@@ -127,7 +130,10 @@ bool slot_holds(const reader_slot& s, const void* lock) noexcept {
 
 }  // namespace
 
-bool read_mostly_mutex::asymmetric() noexcept { return use_membarrier(); }
+bool read_mostly_mutex::asymmetric() noexcept {
+  // What the inline readers really do, not only what was detected.
+  return read_mostly_detail::readers_fence_free && use_membarrier();
+}
 
 void read_mostly_mutex::lock_shared_contended() {
   do {
