@@ -55,6 +55,7 @@
 
 #include "../tools/cli/latency_histogram.h"
 #include "../tools/cli/payload_generator.h"
+#include "../tools/cli/peak_rss.h"
 #include "../tools/cli/perf_stats.h"
 #include "../tools/cli/tick_clock.h"
 
@@ -192,11 +193,6 @@ double cpu_seconds() {
   return secs(ru.ru_utime) + secs(ru.ru_stime);
 }
 
-double peak_rss_mb() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux: KiB
-}
 
 // Produce v3..v8 framing around one partition's records (non-flexible
 // versions; librdkafka 2.0.2 sends at most v7): size 4, api key 2, version 2,
@@ -314,7 +310,7 @@ int main(int argc, char** argv) {
   st.clock.end_run(scale);
   const double elapsed = static_cast<double>(scale.end.ns - scale.start.ns) / 1e9;
   const double cpu = cpu_seconds() - cpu0;
-  const double rss = peak_rss_mb();
+  const double rss = kprod::cli::peak_rss_mb();
 
   // One statistics emission after everything was acknowledged.
   const int seen = st.stats_generation.load();

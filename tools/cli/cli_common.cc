@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "peak_rss.h"
+
 namespace kprod::cli {
 
 namespace {
@@ -207,7 +209,7 @@ cpu_usage process_usage() {
   cpu_usage u;
   u.cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
             static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-  u.peak_rss_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux: KiB
+  u.peak_rss_mb = peak_rss_mb();
   return u;
 }
 
