@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 namespace kprod::producer_detail {
 namespace {
@@ -114,18 +115,24 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
   if (r.partition && *r.partition < 0) {
     return error(client_errc::invalid_argument, "partition " + std::to_string(*r.partition) + " is negative");
   }
-  // Headers as views for the batch builder (on the stack for the common case).
+  // Headers as views for the batch builder: on the stack for the common
+  // case, and only as many constructed as the record has (a plain array of
+  // 16 was initialised on every send: ~3% of a 10-byte record's CPU).
   constexpr std::size_t inline_headers = 16;
-  protocol::record_header_view hbuf[inline_headers];
+  union inline_header_views {
+    inline_header_views() {}  // leaves the views unconstructed
+    protocol::record_header_view v[inline_headers];
+  } hbuf;
   std::vector<protocol::record_header_view> hvec;
-  protocol::record_header_view* hv = hbuf;
+  protocol::record_header_view* hv = hbuf.v;
   if (r.headers.size() > inline_headers) {
     hvec.resize(r.headers.size());
     hv = hvec.data();
   }
   for (std::size_t i = 0; i < r.headers.size(); ++i) {
     const header& h = r.headers[i];
-    hv[i] = {h.key, h.value ? u8(*h.value) : nullptr, h.value ? static_cast<std::int32_t>(h.value->size()) : -1};
+    std::construct_at(hv + i, protocol::record_header_view{h.key, h.value ? u8(*h.value) : nullptr,
+                                                           h.value ? static_cast<std::int32_t>(h.value->size()) : -1});
   }
   std::span<const protocol::record_header_view> headers(hv, r.headers.size());
 

@@ -306,3 +306,62 @@ TEST(Accumulator, ReadyHintNeverHidesAReadyBatch) {
 
 }  // namespace
 }  // namespace kprod::producer_detail
+
+namespace kprod::producer_detail {
+namespace {
+
+// Headers reach the batch intact whatever their count: append() keeps up to
+// 16 header views on the stack and more in a vector, and records waiting for
+// metadata keep owned copies. Null header values stay null.
+TEST(Accumulator, HeadersSurviveAppendOnEveryPathAndCount) {
+  fixture f(make_config(/*batch_size=*/1 << 20));
+  const std::vector<std::size_t> counts = {0, 1, 15, 16, 17, 40};
+  auto header_text = [](std::size_t rec, std::size_t h) { return "r" + std::to_string(rec) + "h" + std::to_string(h); };
+  auto send_with_headers = [&](std::size_t rec, std::size_t n) {
+    std::vector<std::string> texts;
+    for (std::size_t i = 0; i < n; ++i) texts.push_back(header_text(rec, i));
+    std::vector<header> hs;
+    for (std::size_t i = 0; i < n; ++i) {
+      header h;
+      h.key = texts[i];
+      if (i % 3 != 2) h.value = bytes_view(texts[i]);  // every third value is null
+      hs.push_back(h);
+    }
+    const std::string value = "v" + std::to_string(rec);
+    record r{"t", 0, std::nullopt, bytes_view(value), hs, 1000};
+    detail::completion done;
+    return f.acc.append(r, done, false, false);
+  };
+  // Before metadata: pending copies; after: straight into the batch.
+  for (std::size_t i = 0; i < counts.size(); ++i) ASSERT_TRUE(send_with_headers(i, counts[i]).ok());
+  f.known("t", 1);
+  for (std::size_t i = 0; i < counts.size(); ++i) ASSERT_TRUE(send_with_headers(counts.size() + i, counts[i]).ok());
+
+  auto d = f.drain(clock::now() + 1h);
+  auto batches = f.take_all(d);
+  ASSERT_EQ(batches.size(), 1u);
+  auto view = protocol::parse_batch(batches[0]->sealed);
+  ASSERT_TRUE(view.ok()) << view.error().message();
+  auto recs = protocol::read_records(*view);
+  ASSERT_TRUE(recs.ok()) << recs.error().message();
+  ASSERT_EQ(recs->size(), 2 * counts.size());
+  for (std::size_t rec = 0; rec < recs->size(); ++rec) {
+    const auto& r = (*recs)[rec];
+    const std::size_t n = counts[rec % counts.size()];
+    ASSERT_EQ(r.headers.size(), n) << "record " << rec;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::string want = header_text(rec, i);
+      EXPECT_EQ(r.headers[i].first, want);
+      if (i % 3 == 2) {
+        EXPECT_FALSE(r.headers[i].second.has_value()) << "record " << rec << " header " << i;
+      } else {
+        ASSERT_TRUE(r.headers[i].second.has_value());
+        EXPECT_EQ(std::string(r.headers[i].second->begin(), r.headers[i].second->end()), want);
+      }
+    }
+  }
+  f.acc.batch_done(*batches[0]);
+}
+
+}  // namespace
+}  // namespace kprod::producer_detail
