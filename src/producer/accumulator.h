@@ -245,6 +245,7 @@ class accumulator {
  private:
   topic_state& topic_for(std::string_view name);
   topic_state* find_topic(std::string_view name);
+  topic_state* find_topic_in_map(std::string_view name);
   struct record_args {
     std::int64_t ts;
     const std::uint8_t* key;

@@ -84,7 +84,30 @@ void put_crc(std::span<std::uint8_t> b) noexcept {
 inline std::size_t put_varint(std::uint8_t* p, std::int32_t v) noexcept { return codec::encode_varint32(v, p); }
 
 inline std::uint8_t* copy_bytes(std::uint8_t* p, const void* src, std::size_t n) noexcept {
-  if (n != 0) std::memcpy(p, src, n);
+  const auto* s = static_cast<const std::uint8_t*>(src);
+  if (n <= 16) {
+    // Short keys and values (most keys): two overlapping loads and stores
+    // instead of a call into libc's memcpy and its size dispatch.
+    if (n >= 8) {
+      std::uint64_t a, b;
+      std::memcpy(&a, s, 8);
+      std::memcpy(&b, s + n - 8, 8);
+      std::memcpy(p, &a, 8);
+      std::memcpy(p + n - 8, &b, 8);
+    } else if (n >= 4) {
+      std::uint32_t a, b;
+      std::memcpy(&a, s, 4);
+      std::memcpy(&b, s + n - 4, 4);
+      std::memcpy(p, &a, 4);
+      std::memcpy(p + n - 4, &b, 4);
+    } else if (n != 0) {
+      p[0] = s[0];
+      p[n / 2] = s[n / 2];
+      p[n - 1] = s[n - 1];
+    }
+    return p + n;
+  }
+  std::memcpy(p, src, n);
   return p + n;
 }
 

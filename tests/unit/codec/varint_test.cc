@@ -68,6 +68,26 @@ TEST(Varint, RoundTrip64) {
   }
 }
 
+// Sizes are computed without a loop; check them at every 7-bit boundary
+// against what the encoder writes, and the encoding against the decoder.
+TEST(Varint, SizeMatchesTheEncodingAtEveryBoundary) {
+  for (int bits = 0; bits <= 64; ++bits) {
+    const std::uint64_t top = bits == 64 ? UINT64_MAX : (std::uint64_t{1} << bits) - 1;
+    for (std::uint64_t v : {top, top + 1, top - 1, top / 2}) {
+      std::uint8_t buf[max_varint64_bytes];
+      const std::size_t n = encode_uvarint64(v, buf);
+      EXPECT_EQ(n, uvarint_size(v)) << v;
+      std::uint64_t back = 0;
+      EXPECT_EQ(decode_uvarint64(buf, n, back), n) << v;
+      EXPECT_EQ(back, v);
+      for (std::size_t i = 0; i + 1 < n; ++i) EXPECT_NE(buf[i] & 0x80, 0) << v << " byte " << i;
+      EXPECT_EQ(buf[n - 1] & 0x80, 0) << v;
+    }
+  }
+  static_assert(uvarint_size(0) == 1 && uvarint_size(127) == 1 && uvarint_size(128) == 2 &&
+                uvarint_size(16383) == 2 && uvarint_size(16384) == 3 && uvarint_size(UINT64_MAX) == 10);
+}
+
 TEST(Varint, OverflowIsRejected) {
   // Sixth continuation byte for a 32-bit varint.
   const std::uint8_t six[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
