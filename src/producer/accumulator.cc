@@ -185,6 +185,10 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
                                                           "' does not exist (" + std::to_string(t.partitions.size()) +
                                                           " partitions)");
         }
+      } else if (const std::int32_t keyed = t.partitioner->keyed_partition(
+                     r.key ? u8(*r.key) : nullptr, key_len, static_cast<std::int32_t>(t.partitions.size()));
+                 keyed >= 0) {
+        p = keyed;  // not sticky: on_append() ignores the default choice
       } else {
         auto chosen = t.partitioner->partition(r.key ? u8(*r.key) : nullptr, key_len, r.value ? u8(*r.value) : nullptr,
                                                value_len, -1, t.view());

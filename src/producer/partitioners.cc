@@ -195,6 +195,7 @@ topic_partitioner::topic_partitioner(std::string topic, partitioner_settings set
                                      std::uint64_t seed)
     : topic_(std::move(topic)),
       settings_(std::move(settings)),
+      hashes_keys_(!settings_.custom && settings_.kind == partitioner_kind::builtin && !settings_.ignore_keys),
       sticky_(settings_.sticky_batch_size, settings_.adaptive, settings_.availability_timeout,
               seed) {}
 

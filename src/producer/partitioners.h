@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "codec/murmur2.h"
 #include "kprod/config.h"
 #include "kprod/partitioner.h"
 #include "kprod/result.h"
@@ -122,6 +123,16 @@ class topic_partitioner {
                                      const std::uint8_t* value, std::int32_t value_len,
                                      std::int32_t explicit_partition, const topic_view& view);
 
+  // The common case without the result machinery: a keyed record under the
+  // built-in partitioner goes to murmur2(key) mod partitions. -1 when some
+  // other rule decides (null key, custom, round-robin, uniform sticky,
+  // ignore_keys, no partitions): then call partition().
+  std::int32_t keyed_partition(const std::uint8_t* key, std::int32_t key_len,
+                               std::int32_t num_partitions) const noexcept {
+    if (!hashes_keys_ || key_len < 0 || num_partitions <= 0 || (key == nullptr && key_len > 0)) return -1;
+    return codec::partition_for_key({key, static_cast<std::size_t>(key_len)}, num_partitions);
+  }
+
   void on_append(const partition_choice& choice, std::size_t bytes,
                  bool enable_switch = true) noexcept {
     if (choice.sticky) sticky_.on_append(choice.partition, bytes, enable_switch);
@@ -137,6 +148,8 @@ class topic_partitioner {
 
   std::string topic_;
   partitioner_settings settings_;
+  // Keys decide the partition (built-in, no custom, keys not ignored).
+  bool hashes_keys_;
   sticky_partitioner sticky_;
   round_robin_partitioner round_robin_;
 };
