@@ -14,6 +14,12 @@ void* allocate_mapped(std::size_t bytes) {
 
 void deallocate_mapped(void* p, std::size_t bytes) noexcept { munmap(p, bytes); }
 
+void* reallocate_mapped(void* p, std::size_t old_bytes, std::size_t new_bytes) {
+  void* q = mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE);
+  if (q == MAP_FAILED) throw std::bad_alloc();
+  return q;
+}
+
 bool buffer_pool::take_if_fits(std::int64_t n) noexcept {
   std::int64_t cur = used_.load(std::memory_order_relaxed);
   while (cur + n <= capacity_) {

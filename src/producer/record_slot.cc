@@ -33,6 +33,19 @@ void relocate(slot_header& from, unsigned char* to) noexcept {
 
 void slot_list::reserve_bytes(std::size_t n) {
   if (n <= cap_) return;
+  if (trivially_relocatable_ && data_ != nullptr) {
+    if (cap_ >= mapped_allocation_threshold) {
+      // Mapped before and after: the pages move, nothing is copied.
+      data_ = static_cast<unsigned char*>(reallocate_mapped(data_, cap_, n));
+    } else {
+      unsigned char* fresh = allocate_slots(n);
+      std::memcpy(fresh, data_, used_);
+      free_slots(data_, cap_);
+      data_ = fresh;
+    }
+    cap_ = n;
+    return;
+  }
   unsigned char* fresh = allocate_slots(n);
   for (std::size_t at = 0; at < used_;) {
     auto& h = *reinterpret_cast<slot_header*>(data_ + at);
@@ -53,6 +66,7 @@ void slot_list::move_range_to(slot_list& dst, std::int32_t from, std::int32_t to
     if (!h.handler_ops || h.offset_delta < from || h.offset_delta >= to) continue;
     if (dst.cap_ - dst.used_ < len) dst.reserve_bytes(std::max(2 * dst.cap_, dst.used_ + len));
     unsigned char* where = dst.data_ + dst.used_;
+    if (!detail::completion::parked_is_trivially_relocatable(h.handler_ops)) dst.trivially_relocatable_ = false;
     relocate(h, where);  // leaves h empty (no handler): skipped from now on
     reinterpret_cast<slot_header*>(where)->offset_delta -= from;
     dst.used_ += len;
@@ -68,6 +82,7 @@ void slot_list::clear() noexcept {
   });
   used_ = 0;
   count_ = 0;
+  trivially_relocatable_ = true;
 }
 
 void slot_list::release() noexcept {

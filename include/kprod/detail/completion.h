@@ -75,6 +75,12 @@ class completion {
   // Move-constructs the handler at dst from src (destroying src).
   static void move_parked(const void* o, void* dst, void* src) noexcept { static_cast<const ops*>(o)->move(dst, src); }
   static std::size_t parked_size(const void* o) noexcept { return static_cast<const ops*>(o)->parked_size; }
+  // Whether a parked handler may be moved by copying its bytes (and the
+  // source then forgotten): its type is trivially copyable, or it is parked
+  // on the heap behind a pointer.
+  static bool parked_is_trivially_relocatable(const void* o) noexcept {
+    return static_cast<const ops*>(o)->trivially_relocatable;
+  }
 
   // Invokes the handler once and empties this object.
   void operator()(delivery_report&& r) {
@@ -90,6 +96,7 @@ class completion {
     void (*move)(void* dst, void* src) noexcept;  // move-constructs dst, destroys src
     void (*destroy)(void* storage) noexcept;
     std::size_t parked_size;  // bytes the handler occupies in storage, rounded to inline_align
+    bool trivially_relocatable;  // move == copy the bytes, forget the source
   };
   static constexpr std::size_t round_up(std::size_t n) noexcept { return (n + inline_align - 1) / inline_align * inline_align; }
   template <typename D>
@@ -105,7 +112,8 @@ class completion {
       static_cast<D*>(src)->~D();
     }
     static void destroy(void* s) noexcept { static_cast<D*>(s)->~D(); }
-    static constexpr ops table{&invoke_and_destroy, &move, &destroy, round_up(sizeof(D))};
+    static constexpr ops table{&invoke_and_destroy, &move, &destroy, round_up(sizeof(D)),
+                               std::is_trivially_copyable_v<D>};
   };
   template <typename D>
   struct heap_ops {
@@ -117,7 +125,7 @@ class completion {
     }
     static void move(void* dst, void* src) noexcept { *static_cast<D**>(dst) = *static_cast<D**>(src); }
     static void destroy(void* s) noexcept { delete *static_cast<D**>(s); }
-    static constexpr ops table{&invoke_and_destroy, &move, &destroy, sizeof(D*)};
+    static constexpr ops table{&invoke_and_destroy, &move, &destroy, sizeof(D*), true};
   };
 
   void reset() noexcept {

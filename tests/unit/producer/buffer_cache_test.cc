@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "producer/buffer_pool.h"
@@ -190,6 +191,48 @@ TEST(SlotList, EntriesTakeTheHandlersSizeAndKeepTheirFieldsThroughGrowth) {
   std::int64_t expect = 0;
   for (int k = 0; k < 10000; k += 3) expect += k;
   EXPECT_EQ(sum, expect);
+}
+
+// Trivially copyable handlers are moved by copying the storage as a whole
+// (a mapping by mremap); once a handler that is not is parked, growth moves
+// handler by handler again. Each handler must still see its own captures.
+TEST(SlotList, GrowthCopiesTriviallyRelocatableHandlersWholeAndOthersOneByOne) {
+  slot_list v;
+  std::vector<int> seen;
+  auto owned_sum = std::make_shared<std::int64_t>(0);
+  constexpr int trivial_first = 6000, total = 12000;
+  for (int i = 0; i < total; ++i) {
+    if (i < trivial_first || i % 2 == 0) {
+      static_assert(std::is_trivially_copyable_v<decltype([&seen, i](delivery_report) { seen.push_back(i); })>);
+      v.push(detail::completion::from([&seen, i](delivery_report) { seen.push_back(i); }), i, i, 0, 0);
+    } else {
+      // Not trivially copyable (a shared_ptr): from here on, growth moves one by one.
+      v.push(detail::completion::from([owned_sum, i](delivery_report) { *owned_sum += i; }), i, i, 0, 0);
+    }
+    if (i == trivial_first - 1) {
+      ASSERT_GE(v.capacity_bytes(), mapped_allocation_threshold) << "the trivial part grew through the threshold";
+    }
+  }
+  EXPECT_EQ(owned_sum.use_count(), 1 + (total - trivial_first) / 2);
+  int i = 0;
+  v.for_each([&](slot_header& h) {
+    EXPECT_EQ(h.offset_delta, i);
+    slot_list::invoke(h, delivery_report{});
+    ++i;
+  });
+  ASSERT_EQ(i, total);
+  std::int64_t want_owned = 0;
+  std::vector<int> want_seen;
+  for (int k = 0; k < total; ++k) {
+    if (k < trivial_first || k % 2 == 0) {
+      want_seen.push_back(k);
+    } else {
+      want_owned += k;
+    }
+  }
+  EXPECT_EQ(seen, want_seen);
+  EXPECT_EQ(*owned_sum, want_owned);
+  EXPECT_EQ(owned_sum.use_count(), 1) << "every invoked handler was destroyed";
 }
 
 TEST(SlotList, UninvokedHandlersAreDestroyedOnceAndRangesMoveForSplits) {
