@@ -66,11 +66,24 @@ result<void> producer_impl::enqueue(const record& r, detail::completion&& done, 
   // close() waits for sends in progress, so that none slips in after its
   // final sweep (every record gets exactly one completion).
   std::shared_lock gate(sends_gate_);
+  auto* const txn = transactions();
+  if (txn == nullptr && !closing_.load()) [[likely]] {
+    // The common path, without the transactional state (an error object
+    // and a lock built and destroyed on every send).
+    result<void> res = acc_.append(r, done, has_handler, may_block && !on_io_thread());
+    gate.unlock();
+    if (res.ok()) [[likely]] return {};
+    if (report_enqueue_errors && has_handler) {
+      complete_now(done, res.error(), r.topic);
+      return {};
+    }
+    return res;
+  }
   // Transactional: the state check and the append happen under the send
   // lock, so commit/abort never miss a record appended in the transaction.
   std::shared_lock<std::shared_mutex> txn_lock;
   kprod::error txn_refusal;
-  if (auto* txn = transactions()) {
+  if (txn != nullptr) {
     txn_lock = txn->lock_for_send();
     txn_refusal = txn->check_send();
   }

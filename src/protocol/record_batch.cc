@@ -151,21 +151,18 @@ std::size_t record_batch_builder::append(std::int64_t timestamp_ms, const std::u
   const std::int32_t offset_delta = count_;
   const auto header_count = static_cast<std::int32_t>(headers.size());
 
-  std::size_t body = 1 + codec::varlong_size(ts_delta) + codec::varint_size(offset_delta) +
-                     codec::varint_size(key_len) + nonneg(key_len) + codec::varint_size(value_len) +
-                     nonneg(value_len) + codec::varint_size(header_count);
-  for (const auto& h : headers) {
-    const auto hk = static_cast<std::int32_t>(h.key.size());
-    const std::int32_t hv = h.value_len < 0 ? -1 : h.value_len;
-    body += codec::varint_size(hk) + h.key.size() + codec::varint_size(hv) + nonneg(hv);
-  }
-  const auto body32 = static_cast<std::int32_t>(body);
-  const std::size_t total = codec::varint_size(body32) + body;
-
-  if (buf_.capacity() - buf_.size() < total) buf_.reserve(std::max(buf_.capacity() * 2, buf_.size() + total));
-  // Reserve once, then write in place: no zero-fill, no per-record allocation.
-  std::uint8_t* p = buf_.extend(total);
-  p += put_varint(p, body32);
+  // Room for the most this record can take (the accumulator reserved it
+  // already, so this rarely grows the buffer).
+  const std::size_t bound = record_size_upper_bound(key_len, value_len, headers);
+  if (buf_.capacity() - buf_.size() < bound) buf_.reserve(std::max(buf_.capacity() * 2, buf_.size() + bound));
+  // The body is encoded first and its length written in front of it, so no
+  // field is sized and then encoded. The body starts after as many bytes as
+  // the length of the largest possible body takes; the real length can only
+  // take fewer (a body within a few bytes below 64 or 8192), and then the
+  // body moves down.
+  std::uint8_t* const rec = buf_.end();
+  const std::size_t room = codec::varint_size(static_cast<std::int32_t>(bound - codec::max_varint32_bytes));
+  std::uint8_t* p = rec + room;
   *p++ = 0;  // record attributes
   p += codec::encode_varint64(ts_delta, p);
   p += put_varint(p, offset_delta);
@@ -181,6 +178,13 @@ std::size_t record_batch_builder::append(std::int64_t timestamp_ms, const std::u
     p += put_varint(p, hv);
     if (hv > 0) p = copy_bytes(p, h.value, static_cast<std::size_t>(hv));
   }
+  const auto body = static_cast<std::size_t>(p - (rec + room));
+  const auto body32 = static_cast<std::int32_t>(body);
+  const std::size_t length_bytes = codec::varint_size(body32);
+  if (length_bytes != room) std::memmove(rec + length_bytes, rec + room, body);
+  put_varint(rec, body32);
+  const std::size_t total = length_bytes + body;
+  buf_.extend(total);
 
   ++count_;
   max_ts_ = std::max(max_ts_, timestamp_ms);

@@ -242,6 +242,34 @@ TEST(RecordBatch, EveryShortLengthRoundTrips) {
   expect_records_equal(*recs, want);
 }
 
+// A record's length prefix is written after its body, which starts where
+// the longest possible prefix would end; bodies whose prefix is shorter than
+// that (just below 64 and 4096 bytes, zig-zag 128 and 8192) are moved down.
+// Every size around both boundaries must come out exact.
+TEST(RecordBatch, BodiesAroundLengthPrefixBoundariesRoundTrip) {
+  for (std::size_t base : {std::size_t{20}, std::size_t{4040}}) {
+    record_batch_builder bld;
+    bld.start(5000);
+    std::vector<test_record> want;
+    for (std::size_t extra = 0; extra < 90; ++extra) {
+      test_record r;
+      r.ts = 5000 + static_cast<std::int64_t>(extra);
+      r.key = b("k" + std::to_string(extra));
+      bytes v(base + extra);
+      for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<std::uint8_t>(i ^ extra);
+      r.value = v;
+      append(bld, r);
+      want.push_back(r);
+    }
+    bytes batch = seal_ok(bld, {}, nullptr);
+    auto view = parse_batch(batch);
+    ASSERT_TRUE(view.ok()) << view.error().message();
+    auto recs = read_records(*view);
+    ASSERT_TRUE(recs.ok()) << recs.error().message();
+    expect_records_equal(*recs, want);
+  }
+}
+
 TEST(RecordBatch, EveryCorruptedByteInTheCrcRangeIsCaught) {
   for (auto t : {compression_type::none, compression_type::zstd}) {
     record_batch_builder bld;
