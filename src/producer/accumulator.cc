@@ -142,8 +142,15 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
   }
   for (std::size_t i = 0; i < r.headers.size(); ++i) {
     const header& h = r.headers[i];
-    std::construct_at(hv + i, protocol::record_header_view{h.key, h.value ? u8(*h.value) : nullptr,
-                                                           h.value ? static_cast<std::int32_t>(h.value->size()) : -1});
+    const protocol::record_header_view view{h.key, h.value ? u8(*h.value) : nullptr,
+                                            h.value ? static_cast<std::int32_t>(h.value->size()) : -1};
+    // Assigning through the union member starts the array's lifetime
+    // (implicit object creation); nothing past the record's headers is read.
+    if (hvec.empty()) {
+      hbuf.v[i] = view;
+    } else {
+      hvec[i] = view;
+    }
   }
   std::span<const protocol::record_header_view> headers(hv, r.headers.size());
 

@@ -76,8 +76,8 @@ class completion {
   static void move_parked(const void* o, void* dst, void* src) noexcept { static_cast<const ops*>(o)->move(dst, src); }
   static std::size_t parked_size(const void* o) noexcept { return static_cast<const ops*>(o)->parked_size; }
   // Whether a parked handler may be moved by copying its bytes (and the
-  // source then forgotten): its type is trivially copyable, or it is parked
-  // on the heap behind a pointer.
+  // source then forgotten): its move constructor and destructor are trivial,
+  // or it is parked on the heap behind a pointer.
   static bool parked_is_trivially_relocatable(const void* o) noexcept {
     return static_cast<const ops*>(o)->trivially_relocatable;
   }
@@ -112,8 +112,9 @@ class completion {
       static_cast<D*>(src)->~D();
     }
     static void destroy(void* s) noexcept { static_cast<D*>(s)->~D(); }
+    // Exactly what move() does (move-construct, destroy), done by memcpy.
     static constexpr ops table{&invoke_and_destroy, &move, &destroy, round_up(sizeof(D)),
-                               std::is_trivially_copyable_v<D>};
+                               std::is_trivially_move_constructible_v<D> && std::is_trivially_destructible_v<D>};
   };
   template <typename D>
   struct heap_ops {

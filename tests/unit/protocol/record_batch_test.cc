@@ -244,10 +244,10 @@ TEST(RecordBatch, EveryShortLengthRoundTrips) {
 
 // A record's length prefix is written after its body, which starts where
 // the longest possible prefix would end; bodies whose prefix is shorter than
-// that (just below 64 and 4096 bytes, zig-zag 128 and 8192) are moved down.
-// Every size around both boundaries must come out exact.
+// that (just below 64 and 8192 bytes: zig-zag 128 and 16384) are moved
+// down. Every size around both boundaries must come out exact.
 TEST(RecordBatch, BodiesAroundLengthPrefixBoundariesRoundTrip) {
-  for (std::size_t base : {std::size_t{20}, std::size_t{4040}}) {
+  for (std::size_t base : {std::size_t{20}, std::size_t{8140}}) {
     record_batch_builder bld;
     bld.start(5000);
     std::vector<test_record> want;
