@@ -89,6 +89,16 @@ void expect_records_equal(const std::vector<owned_record>& got, const std::vecto
   }
 }
 
+// Seals `bld` without compression and checks that a reader gets `want` back.
+void expect_sealed_batch_holds(record_batch_builder& bld, const std::vector<test_record>& want) {
+  bytes batch = seal_ok(bld, {}, nullptr);
+  auto view = parse_batch(batch);
+  ASSERT_TRUE(view.ok()) << view.error().message();
+  auto recs = read_records(*view);
+  ASSERT_TRUE(recs.ok()) << recs.error().message();
+  expect_records_equal(*recs, want);
+}
+
 const compression_type all_codecs[] = {compression_type::none, compression_type::gzip, compression_type::snappy,
                                        compression_type::lz4, compression_type::zstd};
 
@@ -234,12 +244,7 @@ TEST(RecordBatch, EveryShortLengthRoundTrips) {
     append(bld, r);
     want.push_back(r);
   }
-  bytes batch = seal_ok(bld, {}, nullptr);
-  auto view = parse_batch(batch);
-  ASSERT_TRUE(view.ok()) << view.error().message();
-  auto recs = read_records(*view);
-  ASSERT_TRUE(recs.ok()) << recs.error().message();
-  expect_records_equal(*recs, want);
+  expect_sealed_batch_holds(bld, want);
 }
 
 // A record's length prefix is written after its body, which starts where
@@ -261,12 +266,7 @@ TEST(RecordBatch, BodiesAroundLengthPrefixBoundariesRoundTrip) {
       append(bld, r);
       want.push_back(r);
     }
-    bytes batch = seal_ok(bld, {}, nullptr);
-    auto view = parse_batch(batch);
-    ASSERT_TRUE(view.ok()) << view.error().message();
-    auto recs = read_records(*view);
-    ASSERT_TRUE(recs.ok()) << recs.error().message();
-    expect_records_equal(*recs, want);
+    expect_sealed_batch_holds(bld, want);
   }
 }
 
