@@ -127,7 +127,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
     return error(client_errc::invalid_argument, "partition " + std::to_string(*r.partition) + " is negative");
   }
   // Headers as views for the batch builder: on the stack for the common
-  // case, and only as many constructed as the record has (a plain array of
+  // case, and only as many set as the record has (a plain array of
   // 16 was initialised on every send: ~3% of a 10-byte record's CPU).
   constexpr std::size_t inline_headers = 16;
   union inline_header_views {

@@ -64,6 +64,36 @@ TEST(TopicPartitioner, KeyedRecordsUseMurmur2OverAllPartitions) {
   EXPECT_EQ(tp.sticky().current(), -1);  // the keyed path never touched the sticky state
 }
 
+// The send path's shortcut (keyed_partition) must agree with partition()
+// wherever it answers, and decline (-1) wherever another rule decides.
+TEST(TopicPartitioner, KeyedShortcutAgreesWithPartitionOrDeclines) {
+  struct custom_first : kprod::partitioner {
+    std::int32_t partition(std::string_view, const std::uint8_t*, std::int32_t, const std::uint8_t*, std::int32_t,
+                           std::int32_t) override {
+      return 0;
+    }
+  };
+  partitioner_settings ignoring = settings();
+  ignoring.ignore_keys = true;
+  partitioner_settings custom = settings();
+  custom.custom = std::make_shared<custom_first>();
+  const auto all = iota(7);
+  const topic_view view{7, all, {}, {}};
+  const std::string key = "key-17";
+  const std::uint8_t* k = bytes(key);
+  topic_partitioner builtin("t", settings(), 1);
+  EXPECT_EQ(builtin.keyed_partition(k, len(key), 7), builtin.partition(k, len(key), nullptr, -1, -1, view)->partition);
+  EXPECT_EQ(builtin.keyed_partition(nullptr, 0, 7), builtin.partition(nullptr, 0, nullptr, -1, -1, view)->partition)
+      << "an empty key is hashed";
+  EXPECT_EQ(builtin.keyed_partition(nullptr, -1, 7), -1) << "null key: sticky decides";
+  EXPECT_EQ(builtin.keyed_partition(k, len(key), 0), -1) << "no partitions: partition() reports the error";
+  for (const partitioner_settings& other : {ignoring, custom, settings(partitioner_kind::round_robin),
+                                            settings(partitioner_kind::uniform_sticky)}) {
+    topic_partitioner tp("t", other, 1);
+    EXPECT_EQ(tp.keyed_partition(k, len(key), 7), -1);
+  }
+}
+
 TEST(TopicPartitioner, EmptyKeyIsHashedNotSticky) {
   topic_partitioner tp("t", settings(), 42);
   const auto all = iota(7);
