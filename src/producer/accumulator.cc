@@ -393,9 +393,15 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       nb->id = (q.next_batch_id++) * batch_id_step;
       nb->created = now;
       nb->cache = &pool_.cache();
-      nb->builder.start(a.ts, pool_.cache().take(cap));
+      {
+        // A kept mapping of exactly this size (only when the arena was full
+        // before), else storage from the arena.
+        protocol::batch_buffer kept = pool_.cache().take(cap);
+        nb->builder.start(a.ts, kept.capacity() ? std::move(kept) : protocol::batch_buffer(&pool_.arena()));
+      }
       nb->builder.reserve(cap);
       if (slot_cap > 0) nb->slots = pool_.cache().take_slots(slot_cap);
+      if (nb->slots.capacity_bytes() == 0) nb->slots = slot_list(&pool_.arena());
       nb->slots.reserve_bytes(slot_cap);
       nb->builder.prefetch_start();
       nb->slots.prefetch_start();

@@ -122,6 +122,7 @@ class buffer_pool {
  public:
   explicit buffer_pool(std::int64_t capacity_bytes)
       : capacity_(capacity_bytes),
+        arena_(static_cast<std::size_t>(std::max<std::int64_t>(capacity_bytes, 0)), arena_largest_block),
         cache_(static_cast<std::size_t>(std::clamp<std::int64_t>(capacity_bytes / 8, 0, 4 << 20)), capacity_bytes,
                &used_) {}
 
@@ -147,6 +148,13 @@ class buffer_pool {
   // Recycled batch buffers; outlives every batch (the pool outlives the
   // accumulator and the sender).
   buffer_cache& cache() noexcept { return cache_; }
+  // Where batch buffers and slot lists up to arena_largest_block are placed
+  // first (storage_arena.h). Larger ones are mappings as before: written
+  // only as far as filled, and given back beyond the cache, they keep peak
+  // RSS lower than arena blocks do, which stay resident once written (100 B
+  // records: 37 vs 28 MB with the arena for every size, for 9% less CPU).
+  protocol::storage_arena& arena() noexcept { return arena_; }
+  static constexpr std::size_t arena_largest_block = protocol::batch_buffer::mapped_threshold / 2;
 
  private:
   struct waiter {
@@ -161,6 +169,7 @@ class buffer_pool {
   std::atomic<bool> closed_{false};
   mutable std::mutex mu_;
   std::deque<waiter*> waiters_;
+  protocol::storage_arena arena_;  // before cache_: outlives what the cache keeps
   buffer_cache cache_;
 };
 

@@ -6,12 +6,12 @@
 namespace kprod::producer_detail {
 namespace {
 
-unsigned char* allocate_slots(std::size_t bytes) {
+unsigned char* allocate_outside(std::size_t bytes) {
   if (bytes < mapped_allocation_threshold) return static_cast<unsigned char*>(::operator new(bytes));
   return static_cast<unsigned char*>(allocate_mapped(bytes));
 }
 
-void free_slots(unsigned char* p, std::size_t bytes) noexcept {
+void free_outside(unsigned char* p, std::size_t bytes) noexcept {
   if (!p) return;
   if (bytes < mapped_allocation_threshold) {
     ::operator delete(p);
@@ -31,29 +31,48 @@ void relocate(slot_header& from, unsigned char* to) noexcept {
 
 }  // namespace
 
+unsigned char* slot_list::allocate(std::size_t bytes) {
+  if (arena_ != nullptr) {
+    if (void* p = arena_->allocate(bytes)) return static_cast<unsigned char*>(p);
+  }
+  return allocate_outside(bytes);
+}
+
+void slot_list::deallocate(unsigned char* p, std::size_t bytes) noexcept {
+  if (p != nullptr && arena_ != nullptr && arena_->owns(p)) {
+    arena_->deallocate(p, bytes);
+  } else {
+    free_outside(p, bytes);
+  }
+}
+
 void slot_list::reserve_bytes(std::size_t n) {
   if (n <= cap_) return;
+  if (in_arena() && arena_->block_bytes(cap_) >= n) {
+    cap_ = n;  // the block holds it already (blocks are powers of two)
+    return;
+  }
   if (trivially_relocatable_ && data_ != nullptr) {
-    if (cap_ >= mapped_allocation_threshold) {
+    if (cap_ >= mapped_allocation_threshold && !in_arena()) {
       // Mapped before and after: the pages move, nothing is copied.
       data_ = static_cast<unsigned char*>(reallocate_mapped(data_, cap_, n));
     } else {
-      unsigned char* fresh = allocate_slots(n);
+      unsigned char* fresh = allocate(n);
       std::memcpy(fresh, data_, used_);
-      free_slots(data_, cap_);
+      deallocate(data_, cap_);
       data_ = fresh;
     }
     cap_ = n;
     return;
   }
-  unsigned char* fresh = allocate_slots(n);
+  unsigned char* fresh = allocate(n);
   for (std::size_t at = 0; at < used_;) {
     auto& h = *reinterpret_cast<slot_header*>(data_ + at);
     const std::size_t len = h.entry_bytes;
     relocate(h, fresh + at);
     at += len;
   }
-  free_slots(data_, cap_);
+  deallocate(data_, cap_);
   data_ = fresh;
   cap_ = n;
 }
@@ -87,7 +106,7 @@ void slot_list::clear() noexcept {
 
 void slot_list::release() noexcept {
   clear();
-  free_slots(data_, cap_);
+  deallocate(data_, cap_);
   data_ = nullptr;
   cap_ = 0;
 }

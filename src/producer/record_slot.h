@@ -15,6 +15,7 @@
 
 #include "codec/prefetch.h"
 #include "kprod/detail/completion.h"
+#include "protocol/storage_arena.h"
 
 namespace kprod::producer_detail {
 
@@ -44,6 +45,8 @@ static_assert(sizeof(slot_header) == 32 && alignof(slot_header) <= detail::compl
 class slot_list {
  public:
   slot_list() = default;
+  // Storage comes from `arena` while it has a block (as batch_buffer's).
+  explicit slot_list(protocol::storage_arena* arena) noexcept : arena_(arena) {}
   slot_list(slot_list&& o) noexcept { steal(o); }
   slot_list& operator=(slot_list&& o) noexcept {
     if (this != &o) {
@@ -65,6 +68,7 @@ class slot_list {
   bool empty() const noexcept { return count_ == 0; }
   std::size_t bytes() const noexcept { return used_; }
   std::size_t capacity_bytes() const noexcept { return cap_; }
+  bool in_arena() const noexcept { return data_ != nullptr && arena_ != nullptr && arena_->owns(data_); }
 
   // Grows the storage to at least n bytes (moving the handlers).
   void reserve_bytes(std::size_t n);
@@ -124,6 +128,8 @@ class slot_list {
 
  private:
   void release() noexcept;
+  unsigned char* allocate(std::size_t bytes);
+  void deallocate(unsigned char* p, std::size_t bytes) noexcept;
   void prefetch_lines(std::size_t from, std::size_t to) const noexcept {
     const auto base = reinterpret_cast<std::uintptr_t>(data_);
     const std::uintptr_t end = base + std::min(cap_, to);
@@ -137,6 +143,7 @@ class slot_list {
     cap_ = std::exchange(o.cap_, 0);
     count_ = std::exchange(o.count_, 0);
     trivially_relocatable_ = std::exchange(o.trivially_relocatable_, true);
+    arena_ = o.arena_;
   }
 
   unsigned char* data_ = nullptr;
@@ -149,6 +156,7 @@ class slot_list {
   // slots from 256 bytes by doubling: at 600 partitions that relocated a
   // quarter of all records once, each fresh page faulting).
   bool trivially_relocatable_ = true;
+  protocol::storage_arena* arena_ = nullptr;
 };
 
 }  // namespace kprod::producer_detail

@@ -110,6 +110,7 @@ clock::time_point sender::run_once(clock::time_point now) {
     // Recycled buffers no batch took since the last check: an idle producer
     // gives its memory back (buffer_cache).
     acc_.pool().cache().trim_unused();
+    acc_.pool().arena().trim_unused();
     next_idle_check_ = now + std::min<std::chrono::milliseconds>(cfg_.metadata_max_idle, std::chrono::seconds(5));
   }
   next = std::min(next, next_idle_check_);

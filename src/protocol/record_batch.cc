@@ -18,7 +18,37 @@ constexpr std::size_t page_bytes = 4096;
 std::size_t mapping_bytes(std::size_t cap) noexcept { return (cap + page_bytes - 1) & ~(page_bytes - 1); }
 }  // namespace
 
-std::uint8_t* batch_buffer::grow(std::uint8_t* p, std::size_t size, std::size_t cap, std::size_t n) {
+std::uint8_t* batch_buffer::grow(std::size_t n) {
+  if (arena_ != nullptr) {
+    // The block may already hold n (blocks are powers of two).
+    if (p_ != nullptr && arena_->owns(p_) && arena_->block_bytes(cap_) >= n) return p_;
+    if (void* q = arena_->allocate(n)) {
+      if (p_ != nullptr) {
+        std::memcpy(q, p_, size_);
+        release(p_, cap_);
+      }
+      return static_cast<std::uint8_t*>(q);
+    }
+    if (p_ != nullptr && arena_->owns(p_)) {
+      // No block this large free: the bytes move out of the arena.
+      std::uint8_t* q = grow_outside(nullptr, 0, 0, n);
+      std::memcpy(q, p_, size_);
+      arena_->deallocate(p_, cap_);
+      return q;
+    }
+  }
+  return grow_outside(p_, size_, cap_, n);
+}
+
+void batch_buffer::release(std::uint8_t* p, std::size_t cap) noexcept {
+  if (p != nullptr && arena_ != nullptr && arena_->owns(p)) {
+    arena_->deallocate(p, cap);
+  } else {
+    release_outside(p, cap);
+  }
+}
+
+std::uint8_t* batch_buffer::grow_outside(std::uint8_t* p, std::size_t size, std::size_t cap, std::size_t n) {
   if (n < mapped_threshold) {
     void* q = std::realloc(p, n);
     if (q == nullptr) throw std::bad_alloc();
@@ -39,7 +69,7 @@ std::uint8_t* batch_buffer::grow(std::uint8_t* p, std::size_t size, std::size_t 
   return static_cast<std::uint8_t*>(q);
 }
 
-void batch_buffer::release(std::uint8_t* p, std::size_t cap) noexcept {
+void batch_buffer::release_outside(std::uint8_t* p, std::size_t cap) noexcept {
   if (p == nullptr) return;
   if (cap >= mapped_threshold) {
     munmap(p, mapping_bytes(cap));

@@ -38,10 +38,11 @@
 #include <string_view>
 #include <vector>
 
-#include "codec/prefetch.h"
 #include "codec/compression.h"
+#include "codec/prefetch.h"
 #include "kprod/result.h"
 #include "kprod/types.h"
+#include "protocol/storage_arena.h"
 
 namespace kprod::protocol {
 
@@ -117,13 +118,17 @@ class batch_buffer {
   static constexpr std::size_t mapped_threshold = 128 * 1024;
 
   batch_buffer() noexcept = default;
+  // Storage comes from `arena` while it has a block, else as above.
+  explicit batch_buffer(storage_arena* arena) noexcept : arena_(arena) {}
   batch_buffer(const batch_buffer&) = delete;
   batch_buffer& operator=(const batch_buffer&) = delete;
-  batch_buffer(batch_buffer&& o) noexcept : p_(o.p_), size_(o.size_), cap_(o.cap_) { o.p_ = nullptr, o.size_ = o.cap_ = 0; }
+  batch_buffer(batch_buffer&& o) noexcept : p_(o.p_), size_(o.size_), cap_(o.cap_), arena_(o.arena_) {
+    o.p_ = nullptr, o.size_ = o.cap_ = 0;
+  }
   batch_buffer& operator=(batch_buffer&& o) noexcept {
     if (this != &o) {
       release(p_, cap_);
-      p_ = o.p_, size_ = o.size_, cap_ = o.cap_;
+      p_ = o.p_, size_ = o.size_, cap_ = o.cap_, arena_ = o.arena_;
       o.p_ = nullptr, o.size_ = o.cap_ = 0;
     }
     return *this;
@@ -140,11 +145,13 @@ class batch_buffer {
   std::size_t capacity() const noexcept { return cap_; }
   bool empty() const noexcept { return size_ == 0; }
   void clear() noexcept { size_ = 0; }
+  // The storage is a block of the arena (not malloc'd or mapped).
+  bool in_arena() const noexcept { return p_ != nullptr && arena_ != nullptr && arena_->owns(p_); }
 
   // Capacity becomes at least n (contents kept). Throws std::bad_alloc.
   void reserve(std::size_t n) {
     if (n <= cap_) return;
-    p_ = grow(p_, size_, cap_, n);
+    p_ = grow(n);
     cap_ = n;
   }
   // Size becomes n; bytes past the old size are uninitialised.
@@ -160,13 +167,17 @@ class batch_buffer {
   }
 
  private:
-  // Storage of capacity `cap` (malloc'd below mapped_threshold, else mapped).
-  static std::uint8_t* grow(std::uint8_t* p, std::size_t size, std::size_t cap, std::size_t n);
-  static void release(std::uint8_t* p, std::size_t cap) noexcept;
+  // Storage of capacity n holding the current bytes: an arena block when
+  // there is one, else malloc'd below mapped_threshold, else mapped.
+  std::uint8_t* grow(std::size_t n);
+  static std::uint8_t* grow_outside(std::uint8_t* p, std::size_t size, std::size_t cap, std::size_t n);
+  void release(std::uint8_t* p, std::size_t cap) noexcept;
+  static void release_outside(std::uint8_t* p, std::size_t cap) noexcept;
 
   std::uint8_t* p_ = nullptr;
   std::size_t size_ = 0;
   std::size_t cap_ = 0;
+  storage_arena* arena_ = nullptr;
 };
 
 // Builds one batch at a time in final wire form. Not thread-safe.

@@ -363,5 +363,36 @@ TEST(Accumulator, HeadersSurviveAppendOnEveryPathAndCount) {
   f.acc.batch_done(*batches[0]);
 }
 
+// Batch buffers and slot lists come from the pool's arena (storage_arena.h),
+// also for records that waited for metadata, and go back to it when their
+// batches are done.
+TEST(Accumulator, BatchStorageComesFromThePoolsArenaAndGoesBackWithTheBatch) {
+  fixture f(make_config(16384, 1 << 20));
+  std::vector<delivery_report> reports;
+  ASSERT_TRUE(f.send("t", 0, "waited for metadata", &reports).ok());
+  EXPECT_EQ(f.pool.arena().allocated_bytes(), 0u) << "an owned copy until metadata arrives";
+  f.known("t", 50);
+  const std::size_t one_batch = f.pool.arena().allocated_bytes();
+  EXPECT_GE(one_batch, 2 * f.pool.arena().min_block()) << "its buffer and its slots";
+  for (int p = 1; p < 50; ++p) ASSERT_TRUE(f.send("t", p, "v", &reports).ok());
+  EXPECT_GE(f.pool.arena().allocated_bytes(), 50 * 2 * f.pool.arena().min_block());
+
+  auto d = f.drain(clock::now() + 1s);
+  auto batches = f.take_all(d);
+  ASSERT_EQ(batches.size(), 50u);
+  for (auto& b : batches) {
+    ASSERT_TRUE(b->is_sealed());
+    auto view = protocol::parse_batch(b->sealed);
+    ASSERT_TRUE(view.ok()) << view.error().message();
+    EXPECT_EQ(view->header.records_count, 1);
+    f.acc.release_buffer(*b);
+    f.acc.batch_done(*b);
+  }
+  EXPECT_GT(f.pool.arena().allocated_bytes(), 0u) << "slots live until the batch object goes";
+  batches.clear();
+  EXPECT_EQ(f.pool.arena().allocated_bytes(), 0u);
+  EXPECT_EQ(f.pool.used(), 0);
+}
+
 }  // namespace
 }  // namespace kprod::producer_detail

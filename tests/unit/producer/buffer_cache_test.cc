@@ -260,5 +260,51 @@ TEST(SlotList, UninvokedHandlersAreDestroyedOnceAndRangesMoveForSplits) {
   EXPECT_EQ(moved.size(), 3u);
 }
 
+// The pool's arena places slot lists and buffers up to arena_largest_block;
+// a list that grows past it moves out with every handler intact, and the
+// cache keeps no arena block (freed, it goes back to the arena).
+TEST(SlotList, StartsInThePoolsArenaAndMovesOutWhenItOutgrowsIt) {
+  buffer_pool pool(8 << 20);
+  protocol::storage_arena& arena = pool.arena();
+  std::int64_t sum = 0;
+  {
+    slot_list v(&arena);
+    auto owned = std::make_shared<int>(0);
+    for (int i = 0; i < 5000; ++i) {
+      if (i % 2 == 0) {
+        v.push(detail::completion::from([&sum, i](delivery_report) { sum += i; }), i, i, 0, 0);
+      } else {
+        v.push(detail::completion::from([&sum, owned, i](delivery_report) { sum += i; }), i, i, 0, 0);
+      }
+      if (v.capacity_bytes() <= buffer_pool::arena_largest_block) {
+        ASSERT_TRUE(v.in_arena()) << i;
+        ASSERT_EQ(arena.allocated_bytes(), arena.block_bytes(v.capacity_bytes()));
+      } else {
+        ASSERT_FALSE(v.in_arena()) << i;
+        ASSERT_EQ(arena.allocated_bytes(), 0u) << "its block went back when it moved out";
+      }
+    }
+    int i = 0;
+    v.for_each([&](slot_header& h) {
+      EXPECT_EQ(h.offset_delta, i++);
+      slot_list::invoke(h, delivery_report{});
+    });
+    EXPECT_EQ(sum, 4999 * 5000 / 2);
+  }
+
+  {
+    slot_list small(&arena);
+    small.reserve_bytes(4096);
+    ASSERT_TRUE(small.in_arena());
+    pool.cache().give(std::move(small));  // not kept: freed by its object
+    protocol::batch_buffer b(&arena);
+    b.reserve(64 * 1024);
+    ASSERT_TRUE(b.in_arena());
+    pool.cache().give(std::move(b));
+    EXPECT_EQ(pool.cache().cached_bytes(), 0u);
+  }
+  EXPECT_EQ(arena.allocated_bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace kprod::producer_detail

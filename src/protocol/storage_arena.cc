@@ -1,0 +1,166 @@
+#include "protocol/storage_arena.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <bit>
+
+namespace kprod::protocol {
+
+namespace {
+constexpr std::size_t smallest_block = 256;
+// Blocks of the smallest size per range, at most: bounds the bitmaps (the
+// smallest level's is 32 KiB) for a large buffer.memory.
+constexpr int max_smallest_blocks_log2 = 18;
+constexpr std::size_t largest_region = std::size_t{1} << 40;
+}  // namespace
+
+storage_arena::storage_arena(std::size_t budget_bytes, std::size_t largest_block) {
+  if (budget_bytes == 0 || budget_bytes > largest_region / 2) return;
+  const std::size_t region = std::max(std::bit_ceil(budget_bytes), trim_granule);
+  const std::size_t min_block = std::max(smallest_block, region >> max_smallest_blocks_log2);
+  // MAP_NORESERVE: address space only; a page costs memory once written.
+  void* p = mmap(nullptr, region, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return;
+  base_ = static_cast<unsigned char*>(p);
+  region_ = region;
+  min_block_ = min_block;
+  min_shift_ = std::countr_zero(min_block);
+  max_order_ = std::countr_zero(region) - min_shift_;
+  largest_block_ = largest_block == 0 ? region : std::min(region, largest_block);
+  levels_.resize(static_cast<std::size_t>(max_order_) + 1);
+  for (int o = 0; o <= max_order_; ++o) {
+    const std::size_t blocks = region >> (min_shift_ + o);
+    const std::size_t words = (blocks + 63) / 64;
+    levels_[static_cast<std::size_t>(o)].bits.assign(words, 0);
+    levels_[static_cast<std::size_t>(o)].summary.assign((words + 63) / 64, 0);
+  }
+  touched_.assign((region / trim_granule + 63) / 64, 0);
+  set_free(max_order_, 0);  // the whole range is one free block
+}
+
+storage_arena::~storage_arena() {
+  if (base_ != nullptr) munmap(base_, region_);
+}
+
+int storage_arena::order_of(std::size_t bytes) const noexcept {
+  if (bytes == 0 || bytes > largest_block_) return -1;
+  const std::size_t b = std::bit_ceil(std::max(bytes, min_block_));
+  return std::countr_zero(b) - min_shift_;
+}
+
+std::size_t storage_arena::block_bytes(std::size_t bytes) const noexcept {
+  return std::bit_ceil(std::max(bytes, min_block_));
+}
+
+void storage_arena::set_free(int order, std::size_t i) noexcept {
+  level& l = levels_[static_cast<std::size_t>(order)];
+  l.bits[i >> 6] |= std::uint64_t{1} << (i & 63);
+  l.summary[i >> 12] |= std::uint64_t{1} << ((i >> 6) & 63);
+}
+
+void storage_arena::clear_free(int order, std::size_t i) noexcept {
+  level& l = levels_[static_cast<std::size_t>(order)];
+  std::uint64_t& w = l.bits[i >> 6];
+  w &= ~(std::uint64_t{1} << (i & 63));
+  if (w == 0) l.summary[i >> 12] &= ~(std::uint64_t{1} << ((i >> 6) & 63));
+}
+
+bool storage_arena::is_free(int order, std::size_t i) const noexcept {
+  return (levels_[static_cast<std::size_t>(order)].bits[i >> 6] >> (i & 63)) & 1;
+}
+
+std::int64_t storage_arena::take_lowest(int order) noexcept {
+  level& l = levels_[static_cast<std::size_t>(order)];
+  for (std::size_t s = 0; s < l.summary.size(); ++s) {
+    if (l.summary[s] == 0) continue;
+    const std::size_t w = s * 64 + static_cast<std::size_t>(std::countr_zero(l.summary[s]));
+    const std::size_t i = w * 64 + static_cast<std::size_t>(std::countr_zero(l.bits[w]));
+    clear_free(order, i);
+    return static_cast<std::int64_t>(i);
+  }
+  return -1;
+}
+
+void storage_arena::mark_touched(std::size_t offset, std::size_t bytes) noexcept {
+  for (std::size_t c = offset / trim_granule; c <= (offset + bytes - 1) / trim_granule; ++c) {
+    touched_[c >> 6] |= std::uint64_t{1} << (c & 63);
+  }
+}
+
+void* storage_arena::allocate(std::size_t bytes) noexcept {
+  const int k = order_of(bytes);
+  if (k < 0 || base_ == nullptr) return nullptr;
+  std::lock_guard lk(mu_);
+  // The smallest free block that fits, the lowest of its size; split down.
+  for (int j = k; j <= max_order_; ++j) {
+    const std::int64_t found = take_lowest(j);
+    if (found < 0) continue;
+    auto i = static_cast<std::size_t>(found);
+    for (; j > k; --j) {
+      i <<= 1;
+      set_free(j - 1, i + 1);  // the upper half stays free
+    }
+    const std::size_t size = std::size_t{1} << (min_shift_ + k);
+    const std::size_t offset = i << (min_shift_ + k);
+    mark_touched(offset, size);
+    allocated_ += size;
+    return base_ + offset;
+  }
+  return nullptr;
+}
+
+void storage_arena::deallocate(void* p, std::size_t bytes) noexcept {
+  int k = order_of(bytes);
+  if (p == nullptr || k < 0) return;
+  const auto offset = static_cast<std::size_t>(static_cast<unsigned char*>(p) - base_);
+  std::size_t i = offset >> (min_shift_ + k);
+  std::lock_guard lk(mu_);
+  allocated_ -= std::size_t{1} << (min_shift_ + k);
+  for (; k < max_order_ && is_free(k, i ^ 1); ++k) {
+    clear_free(k, i ^ 1);
+    i >>= 1;
+  }
+  set_free(k, i);
+}
+
+std::size_t storage_arena::trim_unused() noexcept {
+  if (base_ == nullptr) return 0;
+  std::lock_guard lk(mu_);
+  std::size_t given = 0;
+  // Free blocks are maximal (a free block's buddy is never free), so the
+  // large ones are exactly the large free extents.
+  for (int o = max_order_; o >= 0; --o) {
+    const std::size_t size = std::size_t{1} << (min_shift_ + o);
+    if (size < trim_granule) break;
+    const level& l = levels_[static_cast<std::size_t>(o)];
+    for (std::size_t w = 0; w < l.bits.size(); ++w) {
+      for (std::uint64_t bits = l.bits[w]; bits != 0; bits &= bits - 1) {
+        const std::size_t offset = (w * 64 + static_cast<std::size_t>(std::countr_zero(bits))) * size;
+        // Runs of untouched granules (a block merged from a touched one
+        // and untouched ones gives back the latter).
+        const std::size_t first = offset / trim_granule, end = (offset + size) / trim_granule;
+        for (std::size_t c = first; c < end;) {
+          if ((touched_[c >> 6] >> (c & 63)) & 1) {
+            ++c;
+            continue;
+          }
+          std::size_t run_end = c + 1;
+          while (run_end < end && !((touched_[run_end >> 6] >> (run_end & 63)) & 1)) ++run_end;
+          madvise(base_ + c * trim_granule, (run_end - c) * trim_granule, MADV_DONTNEED);
+          given += (run_end - c) * trim_granule;
+          c = run_end;
+        }
+      }
+    }
+  }
+  std::fill(touched_.begin(), touched_.end(), 0);
+  return given;
+}
+
+std::size_t storage_arena::allocated_bytes() const {
+  std::lock_guard lk(mu_);
+  return allocated_;
+}
+
+}  // namespace kprod::protocol
