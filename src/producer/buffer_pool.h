@@ -53,10 +53,11 @@ namespace kprod::producer_detail {
 //   budget) cached nothing: 100 KB records fell to 0.8x librdkafka).
 // Items not taken within one trim interval are unmapped (trim_unused), so an
 // idle producer gives its memory back.
-// Only mapped storage (128 KiB and up) is kept. Smaller buffers come from
-// malloc, whose own free lists recycle them; freeing them into malloc does
-// not lower RSS, so a cache of them beside malloc's could hold up to the
-// budget twice (600 partitions, ~8 KB batches: peaks of 50-60 MB at 32 MiB).
+// Only mapped storage (128 KiB and up) is kept. Smaller buffers come from the
+// pool's storage_arena, which keeps their pages itself (or, when it is full,
+// from malloc; a cache of those beside malloc's free lists could hold up to
+// the budget twice: 600 partitions, ~8 KB batches, peaks of 50-60 MB at
+// 32 MiB).
 class buffer_cache {
  public:
   // Keeps between `floor` and 2 * floor bytes: as much of the free budget

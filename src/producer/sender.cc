@@ -110,10 +110,16 @@ clock::time_point sender::run_once(clock::time_point now) {
     // Recycled buffers no batch took since the last check: an idle producer
     // gives its memory back (buffer_cache).
     acc_.pool().cache().trim_unused();
-    acc_.pool().arena().trim_unused();
     next_idle_check_ = now + std::min<std::chrono::milliseconds>(cfg_.metadata_max_idle, std::chrono::seconds(5));
   }
   next = std::min(next, next_idle_check_);
+  // Arena pages no batch used for a while go back (storage_arena.h): at most
+  // every arena_trim_interval, when the loop runs anyway (no wake-up of its
+  // own: an idle producer still wakes for the idle check above).
+  if (now >= next_arena_trim_) {
+    acc_.pool().arena().trim_unused();
+    next_arena_trim_ = now + arena_trim_interval;
+  }
   next = std::min(next, cluster_.poll(now));
   acc_.drain_pending_known(now);
 

@@ -141,6 +141,8 @@ class sender {
 
   std::map<std::int32_t, clock::time_point> throttled_until_;
   clock::time_point next_idle_check_{};  // metadata.max.idle.ms sweep
+  clock::time_point next_arena_trim_{};
+  static constexpr std::chrono::milliseconds arena_trim_interval{100};
   static constexpr std::chrono::milliseconds expiry_scan_interval{20};
   clock::time_point next_expiry_scan_{};  // delivery.timeout.ms of queued batches
   clock::time_point earliest_deadline_ = clock::time_point::max();

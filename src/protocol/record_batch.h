@@ -105,7 +105,10 @@ struct batch_producer_fields {
 // (std::vector zero-fills them, which costs a memset per append and touches
 // pages that may never be written).
 //
-// Small buffers come from malloc. From `mapped_threshold` on, a buffer is
+// A buffer given a storage_arena takes its bytes from there while the arena
+// places blocks of that size (the producer's batches up to 64 KiB: see
+// storage_arena.h for why). Otherwise small buffers come from malloc, and
+// from `mapped_threshold` on, a buffer is
 // its own anonymous mapping (mmap; growth by mremap, which moves pages
 // instead of copying them; munmap returns them to the OS at once). Why not
 // malloc: glibc raises its mmap threshold after the first large free, so

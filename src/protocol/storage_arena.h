@@ -33,12 +33,11 @@ namespace kprod::protocol {
 
 class storage_arena {
  public:
-  // Reserves address space for blocks of up to `budget_bytes` in total,
-  // rounded up to a power of two and doubled (so that fragmentation rarely
-  // leaves a block unplaceable while the budget has room); pages become
-  // resident only once written. 0, or a failed reservation, makes an arena
-  // that places nothing.
-  // Blocks larger than `largest_block` are never placed (0: no limit).
+  // Reserves address space for about `budget_bytes` of blocks (see the
+  // constructor for the exact size); pages become resident only once
+  // written. Blocks larger than `largest_block` are never placed (0: no
+  // limit). A budget of 0, or a failed reservation, makes an arena that
+  // places nothing.
   explicit storage_arena(std::size_t budget_bytes, std::size_t largest_block = 0);
   ~storage_arena();
   storage_arena(const storage_arena&) = delete;
@@ -55,8 +54,8 @@ class storage_arena {
   }
 
   // Returns to the OS the pages of free blocks, in trim_granule units that
-  // no allocation touched since the previous call (an idle producer gives
-  // its memory back). Returns the bytes given back (or never used).
+  // no allocation touched since the previous call and that were not given
+  // back already. Returns the bytes given back.
   std::size_t trim_unused() noexcept;
 
   std::size_t block_bytes(std::size_t bytes) const noexcept;
@@ -82,11 +81,14 @@ class storage_arena {
   std::size_t region_ = 0;
   std::size_t min_block_ = 0;
   int min_shift_ = 0;
-  int max_order_ = -1;  // the whole region's order
+  int max_order_ = -1;  // the top blocks' order
   std::size_t largest_block_ = 0;
   mutable std::mutex mu_;
   std::vector<level> levels_;
-  std::vector<std::uint64_t> touched_;  // per trim_granule: allocated since the last trim
+  // Per trim_granule: allocated since the last trim; and possibly resident
+  // (allocated since it was last given back).
+  std::vector<std::uint64_t> touched_;
+  std::vector<std::uint64_t> resident_;
   std::size_t allocated_ = 0;
 };
 

@@ -49,12 +49,19 @@ TEST(StorageArena, PlacesBlocksOfPowersOfTwoLowestFirstAndMergesFreedBuddies) {
 
 TEST(StorageArena, RefusesWhatDoesNotFitOrIsTooLarge) {
   storage_arena a(64 * 1024, /*largest_block=*/16 * 1024);
+  // The budget plus an eighth, in whole top blocks: 72 KiB -> 80 KiB.
+  EXPECT_EQ(a.region_bytes(), 80u * 1024);
   EXPECT_EQ(a.allocate(0), nullptr);
   EXPECT_EQ(a.allocate(16 * 1024 + 1), nullptr) << "above largest_block";
   std::vector<void*> got;
   while (void* p = a.allocate(16 * 1024)) got.push_back(p);
-  EXPECT_EQ(got.size(), 4u);  // 64 KiB in 16 KiB blocks, then full
+  EXPECT_EQ(got.size(), 5u);  // 80 KiB in 16 KiB blocks, then full
+  for (std::size_t i = 1; i < got.size(); ++i) {
+    EXPECT_EQ(static_cast<unsigned char*>(got[i]), static_cast<unsigned char*>(got[0]) + i * 16 * 1024);
+  }
   for (void* p : got) a.deallocate(p, 16 * 1024);
+  EXPECT_EQ(a.allocated_bytes(), 0u);
+  EXPECT_NE(a.allocate(16 * 1024), nullptr) << "top blocks do not merge with each other, but are free again";
 
   storage_arena off(0);
   EXPECT_EQ(off.allocate(256), nullptr);
@@ -113,6 +120,7 @@ TEST(StorageArena, ConcurrentAllocateAndFreeFromTwoThreads) {
   std::atomic<bool> done{false};
   std::thread freer([&] {
     for (;;) {
+      const bool finished = done.load();  // read before taking: nothing can follow
       std::vector<std::pair<unsigned char*, std::size_t>> batch;
       {
         std::lock_guard lk(mu);
@@ -125,7 +133,7 @@ TEST(StorageArena, ConcurrentAllocateAndFreeFromTwoThreads) {
         ASSERT_EQ(p[n - 1], static_cast<unsigned char>(n));
         a.deallocate(p, n);
       }
-      if (batch.empty() && done.load()) break;
+      if (batch.empty() && finished) break;
     }
   });
   std::vector<std::thread> senders;
@@ -151,17 +159,31 @@ TEST(StorageArena, ConcurrentAllocateAndFreeFromTwoThreads) {
 TEST(StorageArena, TrimGivesBackOnlyBlocksUntouchedSinceThePreviousTrim) {
   storage_arena a(1 << 20);
   const std::size_t g = storage_arena::trim_granule;
-  // Nothing allocated yet: the whole range is free and untouched.
-  EXPECT_EQ(a.trim_unused(), std::size_t{1} << 20);
+  // Nothing allocated yet: nothing to give back.
+  EXPECT_EQ(a.trim_unused(), 0u);
 
   auto* p = static_cast<unsigned char*>(a.allocate(g));
   std::memset(p, 1, g);
   a.deallocate(p, g);
-  // Touched during this interval: kept (the next batch likely reuses it);
-  // the untouched rest goes.
-  EXPECT_EQ(a.trim_unused(), (std::size_t{1} << 20) - g);
-  // A whole interval without use: everything goes back.
-  EXPECT_EQ(a.trim_unused(), std::size_t{1} << 20);
+  // Touched during this interval: kept (the next batch likely reuses it).
+  EXPECT_EQ(a.trim_unused(), 0u);
+  // A whole interval without use: it goes back, once.
+  EXPECT_EQ(a.trim_unused(), g);
+  EXPECT_EQ(a.trim_unused(), 0u);
+
+  // Only free blocks go: a live block's granules stay whatever their age.
+  auto* live = static_cast<unsigned char*>(a.allocate(4 * g));
+  auto* gone = static_cast<unsigned char*>(a.allocate(2 * g));
+  std::memset(live, 2, 4 * g);
+  std::memset(gone, 3, 2 * g);
+  a.deallocate(gone, 2 * g);
+  EXPECT_EQ(a.trim_unused(), 0u);
+  EXPECT_EQ(a.trim_unused(), 2 * g);
+  EXPECT_EQ(live[4 * g - 1], 2);
+  // Allocated before the previous trim: idle as soon as it is freed.
+  a.deallocate(live, 4 * g);
+  EXPECT_EQ(a.trim_unused(), 4 * g);
+  EXPECT_EQ(a.trim_unused(), 0u);
   // Still usable afterwards (pages come back zeroed on first write).
   auto* q = static_cast<unsigned char*>(a.allocate(g));
   ASSERT_NE(q, nullptr);
@@ -192,22 +214,18 @@ TEST(StorageArena, BatchBufferPlacesItsBytesThereAndMovesOutWhenItOutgrowsIt) {
   {
     // A full arena: storage from malloc instead, and moved in once a block
     // is free (the next growth).
-    void* hog = a.allocate(16 * 1024);
-    void* hog2 = a.allocate(16 * 1024);
-    void* hog3 = a.allocate(16 * 1024);
-    void* hog4 = a.allocate(16 * 1024);
-    ASSERT_NE(hog4, nullptr);
+    std::vector<void*> hogs;
+    while (void* h = a.allocate(16 * 1024)) hogs.push_back(h);
     batch_buffer b(&a);
     b.resize_uninitialized(2000);
     EXPECT_FALSE(b.in_arena());
     std::memset(b.data(), 9, 2000);
-    a.deallocate(hog, 16 * 1024);
+    a.deallocate(hogs.back(), 16 * 1024);
+    hogs.pop_back();
     b.reserve(4096);
     EXPECT_TRUE(b.in_arena());
     EXPECT_EQ(b.data()[1999], 9);
-    a.deallocate(hog2, 16 * 1024);
-    a.deallocate(hog3, 16 * 1024);
-    a.deallocate(hog4, 16 * 1024);
+    for (void* h : hogs) a.deallocate(h, 16 * 1024);
   }
   EXPECT_EQ(a.allocated_bytes(), 0u) << "destroyed buffers give their blocks back";
 }
