@@ -394,12 +394,14 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       nb->created = now;
       nb->cache = &pool_.cache();
       {
-        // A kept mapping of exactly this size (only when the arena was full
-        // before), else storage from the arena.
-        protocol::batch_buffer kept = pool_.cache().take(cap);
-        nb->builder.start(a.ts, kept.capacity() ? std::move(kept) : protocol::batch_buffer(&pool_.arena()));
+        // A kept mapping of exactly this size (128 KiB and up), else storage
+        // from the arena (up to 64 KiB) or malloc/mmap; sized before start()
+        // so that it is allocated once.
+        protocol::batch_buffer buf = pool_.cache().take(cap);
+        if (buf.capacity() == 0) buf = protocol::batch_buffer(&pool_.arena());
+        buf.reserve(cap);
+        nb->builder.start(a.ts, std::move(buf));
       }
-      nb->builder.reserve(cap);
       if (slot_cap > 0) nb->slots = pool_.cache().take_slots(slot_cap);
       if (nb->slots.capacity_bytes() == 0) nb->slots = slot_list(&pool_.arena());
       nb->slots.reserve_bytes(slot_cap);

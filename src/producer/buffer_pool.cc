@@ -173,15 +173,14 @@ void buffer_cache::keep(std::deque<entry<T>>& into, T&& item) {
 }
 
 void buffer_cache::give(protocol::batch_buffer&& b) {
-  // Small ones are freed by the caller's object (malloc recycles them);
-  // arena blocks go back to the arena, which keeps their pages.
-  if (b.capacity() < protocol::batch_buffer::mapped_threshold || b.in_arena()) return;
+  // Smaller ones (arena blocks among them) are freed by the caller's object.
+  if (b.capacity() < protocol::batch_buffer::mapped_threshold) return;
   b.clear();
   keep(buffers_, std::move(b));
 }
 
 void buffer_cache::give(slot_list&& v) {
-  if (bytes_of(v) < mapped_allocation_threshold || v.in_arena()) return;  // as for buffers
+  if (bytes_of(v) < mapped_allocation_threshold) return;  // as for buffers
   v.clear();  // destroys the (already invoked) completions
   keep(slots_, std::move(v));
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 
 namespace kprod::protocol {
 
@@ -128,55 +129,87 @@ void* storage_arena::allocate(std::size_t bytes) noexcept {
 }
 
 void storage_arena::deallocate(void* p, std::size_t bytes) noexcept {
-  int k = order_of(bytes);
+  const int k = order_of(bytes);
+  assert(p == nullptr || (owns(p) && k >= 0));
   if (p == nullptr || k < 0) return;
+  const std::size_t size = std::size_t{1} << (min_shift_ + k);
   const auto offset = static_cast<std::size_t>(static_cast<unsigned char*>(p) - base_);
-  std::size_t i = offset >> (min_shift_ + k);
   std::lock_guard lk(mu_);
-  allocated_ -= std::size_t{1} << (min_shift_ + k);
-  for (; k < max_order_ && is_free(k, i ^ 1); ++k) {
-    clear_free(k, i ^ 1);
+  assert(!is_free(k, offset >> (min_shift_ + k)) && "double free");
+  allocated_ -= size;
+  // Used until now: not idle for the next trim (a batch that lived past a
+  // trim would otherwise lose its pages at once, and the next batch fault
+  // them back in).
+  mark_touched(offset, size);
+  free_block_locked(k, offset >> (min_shift_ + k));
+}
+
+void storage_arena::free_block_locked(int order, std::size_t i) noexcept {
+  for (; order < max_order_ && is_free(order, i ^ 1); ++order) {
+    clear_free(order, i ^ 1);
     i >>= 1;
   }
-  set_free(k, i);
+  set_free(order, i);
 }
 
 std::size_t storage_arena::trim_unused() noexcept {
   if (base_ == nullptr) return 0;
-  std::lock_guard lk(mu_);
-  std::size_t given = 0;
-  // Free blocks are maximal (a free block's buddy is never free), so the
-  // large ones are exactly the large free extents.
-  for (int o = max_order_; o >= 0; --o) {
-    const std::size_t size = std::size_t{1} << (min_shift_ + o);
-    if (size < trim_granule) break;
-    const level& l = levels_[static_cast<std::size_t>(o)];
-    for (std::size_t w = 0; w < l.bits.size(); ++w) {
-      for (std::uint64_t bits = l.bits[w]; bits != 0; bits &= bits - 1) {
-        const std::size_t offset = (w * 64 + static_cast<std::size_t>(std::countr_zero(bits))) * size;
-        // Runs of idle granules: possibly resident, and not allocated since
-        // the previous trim (a block just freed after a short life is
-        // likely reused by the next batch).
-        const std::size_t first = offset / trim_granule, end = (offset + size) / trim_granule;
-        auto idle = [&](std::size_t c) {
-          return (((resident_[c >> 6] & ~touched_[c >> 6]) >> (c & 63)) & 1) != 0;
-        };
-        for (std::size_t c = first; c < end;) {
-          if (!idle(c)) {
-            ++c;
-            continue;
+  struct block {
+    int order;
+    std::size_t index;
+  };
+  std::vector<block> taken;                               // out of the free lists meanwhile
+  std::vector<std::pair<std::size_t, std::size_t>> runs;  // granules [first, end) to give back
+  {
+    std::lock_guard lk(mu_);
+    // Free blocks are maximal (a free block's buddy is never free), so the
+    // large ones are exactly the large free extents.
+    for (int o = max_order_; o >= 0; --o) {
+      const std::size_t size = std::size_t{1} << (min_shift_ + o);
+      if (size < trim_granule) break;
+      const level& l = levels_[static_cast<std::size_t>(o)];
+      for (std::size_t w = 0; w < l.bits.size(); ++w) {
+        for (std::uint64_t bits = l.bits[w]; bits != 0; bits &= bits - 1) {
+          const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+          // Runs of idle granules: possibly resident, and neither allocated
+          // nor freed since the previous trim.
+          const std::size_t first = index * size / trim_granule, end = (index + 1) * size / trim_granule;
+          auto idle = [&](std::size_t c) {
+            return (((resident_[c >> 6] & ~touched_[c >> 6]) >> (c & 63)) & 1) != 0;
+          };
+          const std::size_t runs_before = runs.size();
+          for (std::size_t c = first; c < end;) {
+            if (!idle(c)) {
+              ++c;
+              continue;
+            }
+            std::size_t run_end = c + 1;
+            while (run_end < end && idle(run_end)) ++run_end;
+            runs.emplace_back(c, run_end);
+            for (std::size_t r = c; r < run_end; ++r) resident_[r >> 6] &= ~(std::uint64_t{1} << (r & 63));
+            c = run_end;
           }
-          std::size_t run_end = c + 1;
-          while (run_end < end && idle(run_end)) ++run_end;
-          madvise(base_ + c * trim_granule, (run_end - c) * trim_granule, MADV_DONTNEED);
-          given += (run_end - c) * trim_granule;
-          for (std::size_t r = c; r < run_end; ++r) resident_[r >> 6] &= ~(std::uint64_t{1} << (r & 63));
-          c = run_end;
+          if (runs.size() != runs_before) {
+            clear_free(o, index);  // `bits` is a copy: the scan is unaffected
+            taken.push_back({o, index});
+          }
         }
       }
     }
+    std::fill(touched_.begin(), touched_.end(), 0);
   }
-  std::fill(touched_.begin(), touched_.end(), 0);
+  // Outside the lock: senders allocating meanwhile (holding their partition
+  // locks) do not wait for the page-table work and its TLB shootdowns; the
+  // blocks are out of the free lists until it is done.
+  std::size_t given = 0;
+  for (auto [first, end] : runs) {
+    madvise(base_ + first * trim_granule, (end - first) * trim_granule, MADV_DONTNEED);
+    given += (end - first) * trim_granule;
+  }
+  if (!taken.empty()) {
+    std::lock_guard lk(mu_);
+    for (const block& b : taken) free_block_locked(b.order, b.index);
+  }
   return given;
 }
 

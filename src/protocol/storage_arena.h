@@ -75,6 +75,7 @@ class storage_arena {
   void set_free(int order, std::size_t i) noexcept;
   void clear_free(int order, std::size_t i) noexcept;
   bool is_free(int order, std::size_t i) const noexcept;
+  void free_block_locked(int order, std::size_t i) noexcept;  // merges with free buddies
   void mark_touched(std::size_t offset, std::size_t bytes) noexcept;
 
   unsigned char* base_ = nullptr;

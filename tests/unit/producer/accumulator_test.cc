@@ -372,10 +372,19 @@ TEST(Accumulator, BatchStorageComesFromThePoolsArenaAndGoesBackWithTheBatch) {
   ASSERT_TRUE(f.send("t", 0, "waited for metadata", &reports).ok());
   EXPECT_EQ(f.pool.arena().allocated_bytes(), 0u) << "an owned copy until metadata arrives";
   f.known("t", 50);
-  const std::size_t one_batch = f.pool.arena().allocated_bytes();
-  EXPECT_GE(one_batch, 2 * f.pool.arena().min_block()) << "its buffer and its slots";
-  for (int p = 1; p < 50; ++p) ASSERT_TRUE(f.send("t", p, "v", &reports).ok());
-  EXPECT_GE(f.pool.arena().allocated_bytes(), 50 * 2 * f.pool.arena().min_block());
+  const protocol::storage_arena& arena = f.pool.arena();
+  auto blocks_of = [&](int p) {
+    const producer_batch& b = *f.acc.queue("t", p)->last;
+    EXPECT_GT(b.slots.capacity_bytes(), 0u);
+    return arena.block_bytes(b.builder.capacity_bytes()) + arena.block_bytes(b.slots.capacity_bytes());
+  };
+  EXPECT_EQ(arena.allocated_bytes(), blocks_of(0)) << "its buffer and its slots, nothing else";
+  std::size_t all = blocks_of(0);
+  for (int p = 1; p < 50; ++p) {
+    ASSERT_TRUE(f.send("t", p, "v", &reports).ok());
+    all += blocks_of(p);
+  }
+  EXPECT_EQ(arena.allocated_bytes(), all);
 
   auto d = f.drain(clock::now() + 1s);
   auto batches = f.take_all(d);

@@ -261,8 +261,7 @@ TEST(SlotList, UninvokedHandlersAreDestroyedOnceAndRangesMoveForSplits) {
 }
 
 // The pool's arena places slot lists and buffers up to arena_largest_block;
-// a list that grows past it moves out with every handler intact, and the
-// cache keeps no arena block (freed, it goes back to the arena).
+// a list that grows past it moves out with every handler intact.
 TEST(SlotList, StartsInThePoolsArenaAndMovesOutWhenItOutgrowsIt) {
   buffer_pool pool(8 << 20);
   protocol::storage_arena& arena = pool.arena();
@@ -292,17 +291,6 @@ TEST(SlotList, StartsInThePoolsArenaAndMovesOutWhenItOutgrowsIt) {
     EXPECT_EQ(sum, 4999 * 5000 / 2);
   }
 
-  {
-    slot_list small(&arena);
-    small.reserve_bytes(4096);
-    ASSERT_TRUE(small.in_arena());
-    pool.cache().give(std::move(small));  // not kept: freed by its object
-    protocol::batch_buffer b(&arena);
-    b.reserve(64 * 1024);
-    ASSERT_TRUE(b.in_arena());
-    pool.cache().give(std::move(b));
-    EXPECT_EQ(pool.cache().cached_bytes(), 0u);
-  }
   EXPECT_EQ(arena.allocated_bytes(), 0u);
 }
 

@@ -180,10 +180,15 @@ TEST(StorageArena, TrimGivesBackOnlyBlocksUntouchedSinceThePreviousTrim) {
   EXPECT_EQ(a.trim_unused(), 0u);
   EXPECT_EQ(a.trim_unused(), 2 * g);
   EXPECT_EQ(live[4 * g - 1], 2);
-  // Allocated before the previous trim: idle as soon as it is freed.
+  // Long-lived, then freed: in use until now, so kept for one interval.
   a.deallocate(live, 4 * g);
+  EXPECT_EQ(a.trim_unused(), 0u);
   EXPECT_EQ(a.trim_unused(), 4 * g);
   EXPECT_EQ(a.trim_unused(), 0u);
+  // Blocks taken out while their pages go back are free again afterwards.
+  void* whole = a.allocate(std::size_t{1} << 20);
+  EXPECT_NE(whole, nullptr);
+  a.deallocate(whole, std::size_t{1} << 20);
   // Still usable afterwards (pages come back zeroed on first write).
   auto* q = static_cast<unsigned char*>(a.allocate(g));
   ASSERT_NE(q, nullptr);
