@@ -71,6 +71,12 @@ int fill(fixture& f) {
   return n;
 }
 
+// Saturates the pool (over half used) with records for partition 0, with no
+// send refused.
+void saturate(fixture& f, std::size_t size = 200) {
+  while (f.pool.used() < f.pool.capacity() * 3 / 4) ASSERT_TRUE(f.send(0, size).ok());
+}
+
 TEST(AccumulatorSaturation, OneDrainTakesAReadyBatchFromEveryPartition) {
   // Not saturated; two batches on partition 0, one on 1: one drain takes the
   // head of each (one batch per partition per request), the next the rest.
@@ -125,8 +131,7 @@ TEST(AccumulatorSaturation, LingerReadyBatchesWaitOnlyWhileSaturated) {
   EXPECT_EQ(drained_for(f.drain(after_linger, true), 1), 1u);
 
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(f.send(1, 1000).ok());  // 3 KB: not small
-  while (f.send(0, 1000).ok()) {
-  }  // saturated now: partition 0 holds full 8 KiB batches
+  saturate(f, 1000);  // partition 0 holds full 8 KiB batches
   ASSERT_GE(f.pool.used(), f.pool.capacity() / 2);
   {
     partition_queue* q1 = f.acc.queue("t", 1);
@@ -144,13 +149,28 @@ TEST(AccumulatorSaturation, LingerReadyBatchesWaitOnlyWhileSaturated) {
 TEST(AccumulatorSaturation, ASmallLingerReadyBatchWaitsEvenForAnIdleLeaderWhileSaturated) {
   fixture f(make_config(1 << 20, 64 * 1024));
   ASSERT_TRUE(f.send(1, 100).ok());
-  fill(f);
+  saturate(f);
   EXPECT_EQ(drained_for(f.drain(clock::now() + 6ms, false), 1), 0u);
+}
+
+// Holding batches so that they grow only makes sense while records can come
+// in: once a send is refused for memory (or a sender waits for it), they
+// cannot, and held batches would only keep the memory that sender waits for
+// until the hold ends. Measured at 600 partitions with a 16 MiB buffer:
+// 1.7M -> 4.7M records/s (8 MiB: 0.5M -> 3.9M).
+TEST(AccumulatorSaturation, NothingIsHeldOnceASendWasRefusedForMemory) {
+  fixture f(make_config(1 << 20, 64 * 1024));
+  ASSERT_TRUE(f.send(1, 100).ok());
+  fill(f);  // the last send was refused
+  auto d = f.drain(clock::now() + 6ms, true);
+  EXPECT_EQ(drained_for(d, 1), 1u) << "small, leader busy, saturated: still sent";
+  EXPECT_EQ(drained_for(d, 0), 1u);
 }
 
 TEST(AccumulatorSaturation, HeldBatchesGoAtTheBoundEvenWhileTheLeaderStaysBusy) {
   fixture f(make_config(1 << 20, 64 * 1024));
-  fill(f);
+  saturate(f);
+  EXPECT_EQ(fixture::count(f.drain(clock::now() + 6ms, true)), 0u) << "held";
   const auto past_bound = clock::now() + f.cfg.linger + accumulator::saturated_hold + 5ms;
   EXPECT_EQ(fixture::count(f.drain(past_bound, true)), 1u);
 }
@@ -175,7 +195,8 @@ TEST(AccumulatorSaturation, ARefusedSendMakesBatchesReadyBeforeTheirLingerEnds) 
 
 TEST(AccumulatorSaturation, FlushSendsHeldBatchesAtOnce) {
   fixture f(make_config(1 << 20, 64 * 1024));
-  fill(f);
+  saturate(f);
+  ASSERT_EQ(fixture::count(f.drain(clock::now(), true)), 0u) << "held";
   f.acc.begin_flush();
   EXPECT_EQ(fixture::count(f.drain(clock::now(), true)), 1u);
   f.acc.end_flush();
