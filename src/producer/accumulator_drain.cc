@@ -74,7 +74,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
                                         const std::function<bool(std::int32_t)>* node_busy) {
   drained out;
   const bool exhausted = pool_.has_waiters() || memory_short_.exchange(false, std::memory_order_acq_rel);
-  const bool saturated = node_busy != nullptr && !exhausted && !flushing() && !closing_ &&
+  const bool saturated = node_busy != nullptr && !flushing() && !closing_ &&
                          pool_.used() >= pool_.capacity() / 2;
   const std::size_t saturated_min_batch =
       std::min<std::size_t>(static_cast<std::size_t>(std::max<std::int32_t>(cfg_.batch_size, 1)) / 4, 16 * 1024);
@@ -115,7 +115,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         const auto hold_until =
             b.created + std::min<clock::duration>(cfg_.linger, saturated_hold) + saturated_hold;
         if (saturated && !b.full && b.attempts == 0 && now < hold_until &&
-            (b.builder.size_bytes() < saturated_min_batch || (*node_busy)(q.leader))) {
+            ((!exhausted && b.builder.size_bytes() < saturated_min_batch) || (*node_busy)(q.leader))) {
           // Its leader's responses wake the I/O thread; the bound is a backstop.
           out.next_ready_check = std::min(out.next_ready_check, hold_until);
           continue;
