@@ -2,16 +2,18 @@
 // single reserved address range, sized from buffer.memory.
 //
 // Why not malloc: batch buffers and slot lists are allocated by sending
-// threads and freed by the I/O thread, in sizes from 256 B to megabytes.
+// threads and freed by the I/O thread, in sizes from 256 B to 64 KiB (what
+// the producer places here; larger ones are mappings, record_batch.h).
 // glibc keeps what they free resident in per-thread arenas, fragmented:
 // at 600 partitions and a 32 MiB buffer.memory the heap held 37-52 MiB for
 // 33.5 MiB in use (peak RSS up to 55 MB, past buffer.memory + 16 MiB).
 // Why not a mapping per buffer: every miss of a cache of them cost an mmap,
 // page faults and an munmap whose TLB shootdown interrupts the other
 // threads (+20-30% CPU per record at 600 partitions).
-// Here a block is carved from the range, its pages stay resident for the
-// next block, and nothing outside the range is ever used: resident storage
-// is bounded by the range whatever the mix of sizes and threads.
+// Here a block is carved from the range and its pages stay resident for the
+// next block: what this storage holds resident is bounded by the range
+// whatever the mix of sizes and threads (a request it cannot place - rare
+// with the range an eighth above the budget - goes to malloc).
 //
 // Blocks are powers of two from min_block() up; a request in between gets
 // the next power of two. Free blocks are tracked per size in bitmaps (with a
