@@ -21,7 +21,9 @@ clients' own queueing, batching and I/O, not a real broker's. Both tools
 stamp alike (tools/cli/tick_clock.h: raw TSC ticks where the TSC is invariant
 and the kernel's clocksource, else steady_clock; paced runs steady_clock) and
 keep per-thread, lock-free stats (tools/cli/perf_stats.h), so the harness's
-own per-record cost is small and the same on both sides.
+own per-record cost is small and the same on both sides. At a full buffer
+each uses its library's usual back-pressure: kprod perf blocks in send() (as
+a Java producer does), rdkafka_perf polls 10 ms on QUEUE_FULL and retries.
 """
 import argparse
 import json

@@ -20,7 +20,18 @@ void* reallocate_mapped(void* p, std::size_t old_bytes, std::size_t new_bytes) {
   return q;
 }
 
-bool buffer_pool::take_if_fits(std::int64_t n) noexcept {
+bool buffer_pool::claim_if_fits(std::int64_t n) noexcept {
+  std::int64_t cur = claimed_.load(std::memory_order_relaxed);
+  while (cur + n <= capacity_) {
+    if (claimed_.compare_exchange_weak(cur, cur + n, std::memory_order_acq_rel)) {
+      used_.fetch_add(n, std::memory_order_acq_rel);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool buffer_pool::take_claimed_if_fits(std::int64_t n) noexcept {
   std::int64_t cur = used_.load(std::memory_order_relaxed);
   while (cur + n <= capacity_) {
     if (used_.compare_exchange_weak(cur, cur + n, std::memory_order_acq_rel)) return true;
@@ -29,32 +40,34 @@ bool buffer_pool::take_if_fits(std::int64_t n) noexcept {
 }
 
 bool buffer_pool::try_reserve(std::int64_t n) {
-  // Waiters go first: a non-blocking caller must not overtake them.
-  if (closed_.load(std::memory_order_acquire) || waiting_.load(std::memory_order_acquire) > 0) return false;
-  return take_if_fits(n);
+  if (closed_.load(std::memory_order_acquire)) return false;
+  return claim_if_fits(n);
 }
 
 bool buffer_pool::reserve(std::int64_t n, std::chrono::milliseconds max_wait) {
   if (closed_.load(std::memory_order_acquire) || n > capacity_) return false;
-  if (waiting_.load(std::memory_order_acquire) == 0 && take_if_fits(n)) return true;
+  if (claim_if_fits(n)) return true;
   const auto deadline = std::chrono::steady_clock::now() + max_wait;
   std::unique_lock lk(mu_);
   waiter w{n, {}};
   waiters_.push_back(&w);
-  // Registered before re-checking, so a release() that follows sees us.
+  // Claimed and registered before re-checking, so callers that do not wait
+  // leave our bytes alone from now on and a release() that follows sees us.
+  claimed_.fetch_add(n, std::memory_order_acq_rel);
   waiting_.fetch_add(1, std::memory_order_acq_rel);
   bool got = false;
   while (true) {
     if (closed_.load()) break;
-    if (waiters_.front() == &w && take_if_fits(n)) {
+    if (waiters_.front() == &w && take_claimed_if_fits(n)) {
       got = true;
       break;
     }
     if (w.cv.wait_until(lk, deadline) == std::cv_status::timeout) {
-      got = !closed_.load() && waiters_.front() == &w && take_if_fits(n);
+      got = !closed_.load() && waiters_.front() == &w && take_claimed_if_fits(n);
       break;
     }
   }
+  if (!got) claimed_.fetch_sub(n, std::memory_order_acq_rel);
   waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
   waiting_.fetch_sub(1, std::memory_order_acq_rel);
   // The next waiter may fit now (we either took our share or gave up).
@@ -64,6 +77,7 @@ bool buffer_pool::reserve(std::int64_t n, std::chrono::milliseconds max_wait) {
 
 void buffer_pool::release(std::int64_t n) {
   used_.fetch_sub(n, std::memory_order_acq_rel);
+  claimed_.fetch_sub(n, std::memory_order_acq_rel);
   if (waiting_.load(std::memory_order_acquire) > 0) {
     std::lock_guard lk(mu_);
     if (!waiters_.empty()) waiters_.front()->cv.notify_one();

@@ -135,7 +135,10 @@ class buffer_pool {
   // Takes n bytes even past the capacity (the I/O thread, which must neither
   // wait nor fail, growing a batch for a record that already held its own
   // reservation). Later reservations wait until enough is released.
-  void force_reserve(std::int64_t n) noexcept { used_.fetch_add(n, std::memory_order_acq_rel); }
+  void force_reserve(std::int64_t n) noexcept {
+    used_.fetch_add(n, std::memory_order_acq_rel);
+    claimed_.fetch_add(n, std::memory_order_acq_rel);
+  }
   void release(std::int64_t n);
 
   // Wakes every waiter with failure; later reserve() calls fail at once.
@@ -166,11 +169,24 @@ class buffer_pool {
     std::int64_t bytes;
     std::condition_variable cv;
   };
-  bool take_if_fits(std::int64_t n) noexcept;
+  // Callers that do not wait: claims and takes n if every claim fits.
+  bool claim_if_fits(std::int64_t n) noexcept;
+  // A waiter, whose n is already claimed: takes it once it fits.
+  bool take_claimed_if_fits(std::int64_t n) noexcept;
 
   const std::int64_t capacity_;
   std::atomic<std::int64_t> used_{0};
-  std::atomic<int> waiting_{0};  // waiters registered (fast paths step aside)
+  // used_ plus what the waiters wait for. Callers that do not wait are
+  // admitted against this, so they never take a waiter's bytes but may use
+  // what is free beyond them. Refusing them all while anyone waited made
+  // every sending thread that then needed a few bytes join the queue, and
+  // the queue - served one condition-variable hand-off at a time - never
+  // emptied: 8 threads blocking in send() at a full buffer ran ~30x slower
+  // (Java's BufferPool, too, serves a caller at once when memory suffices).
+  // A waiter's take changes only used_, so no caller ever sees its bytes
+  // counted twice.
+  std::atomic<std::int64_t> claimed_{0};
+  std::atomic<int> waiting_{0};  // waiters registered
   std::atomic<bool> closed_{false};
   mutable std::mutex mu_;
   std::deque<waiter*> waiters_;

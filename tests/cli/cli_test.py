@@ -458,6 +458,29 @@ def perf_sigint_loses_records():
 
 
 @case
+def perf_sigint_with_senders_blocked_on_a_full_buffer():
+    # Brokers down and a 1 MiB buffer: both sending threads block in send()
+    # (max.block.ms is the default 60 s) until Ctrl-C, which must free them.
+    with MockCluster(1, [("t", 1)]) as mc:
+        mc.command("down -1")
+        p = subprocess.Popen([ARGS.kprod, "perf", "-b", mc.bootstrap, "-t", "t", "--num-records", "100000",
+                              "--record-size", "1000", "--threads", "2", "-X", "buffer.memory=1048576"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = p.stderr.readline().decode()
+        check("in flight" in line, f"no progress line: {line!r}")
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        took = time.monotonic() - t0
+        out, err = out.decode(), err.decode()
+        check(took < 10, f"exit took {took:.1f} s after SIGINT")
+        check(p.returncode != 0, f"records were lost, exit must be non-zero: {out} {err}")
+        check("0 records sent" in out, f"summary: {out!r}")
+        check("interrupted" in err and "not acknowledged" in err, f"stderr: {err!r}")
+        mc.command("up -1")
+
+
+@case
 def produce_sigint():
     with MockCluster(3, [("t", 3)]) as mc:
         p = subprocess.Popen([ARGS.kprod, "produce", "-b", mc.bootstrap, "-t", "t"],

@@ -30,6 +30,9 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 
 constexpr double mib = 1024.0 * 1024.0;
+// What a run may still take once Ctrl-C was pressed (sending what is
+// buffered); then whatever is left fails.
+constexpr std::chrono::milliseconds after_interrupt{5000};
 
 // Bookkeeping shared with bench/rdkafka_perf (perf_stats.h, tick_clock.h):
 // stamps are ticks, per-thread stats need no lock in the delivery callback.
@@ -38,7 +41,6 @@ struct perf_state {
       : clock(/*prefer_tsc=*/!paced), stats(log_latencies) {}
 
   const tick_clock clock;  // paced: steady ns (due times are computed in ns)
-  completion_gate gate;
   stats_registry stats;
   alignas(64) std::atomic<std::uint64_t> errors{0};
   std::mutex mu;  // guards first_error (failures are rare)
@@ -70,7 +72,6 @@ struct on_ack {
     } else {
       st.fail(rep.error);
     }
-    st.gate.on_completion();
   }
 };
 
@@ -204,7 +205,6 @@ int run_perf(const perf_options& o) {
   auto s = open_session("perf", o.conn, {o.topic});
   if (!s) return exit_usage;
   producer& p = *s->prod;
-  const auto max_block = p.config().max_block;
   const bool paced = o.throughput > 0;
   perf_state st(paced, !o.latency_log.empty());  // before cpu0: probing the clock is not the producer's work
   current_run = &st;
@@ -242,23 +242,30 @@ int run_perf(const perf_options& o) {
                                  : std::string_view(payloads[static_cast<std::size_t>(i) % payloads.size()]);
       if (o.keys > 0) r.key = keys.key(i, key_scratch);
       mine.sent.add(1);
-      auto res = send_with_backpressure(p, r, on_ack{t_send}, st.gate, max_block);
-      if (!res) st.fail(res.error());
+      // The library's own back-pressure, as a Java producer's send(): blocks
+      // while buffer.memory is full (at most max.block.ms); errors, that one
+      // included, reach on_ack.
+      p.async_send(r, on_ack{t_send});
     }
   };
-  if (threads == 1) {
-    send_share(0);
-  } else {
-    std::vector<std::thread> senders;
-    senders.reserve(static_cast<std::size_t>(threads));
-    for (std::int64_t t = 0; t < threads; ++t) senders.emplace_back(send_share, t);
-    for (auto& t : senders) t.join();
+  {
+    // Ctrl-C: the send loops stop; one blocked on a full buffer is freed
+    // within the grace that flush gets below.
+    close_on_interrupt unblock(p, after_interrupt);
+    if (threads == 1) {
+      send_share(0);
+    } else {
+      std::vector<std::thread> senders;
+      senders.reserve(static_cast<std::size_t>(threads));
+      for (std::int64_t t = 0; t < threads; ++t) senders.emplace_back(send_share, t);
+      for (auto& t : senders) t.join();
+    }
   }
 
   // Never hang: the library completes every record within delivery.timeout.ms;
   // the extra margin only guards against a bug there. Ctrl-C: at most 5 s more.
   const auto delivery_timeout = p.config().delivery_timeout.value_or(120000ms);
-  auto fl = flush_interruptible(p, delivery_timeout + 5000ms, 5000ms);
+  auto fl = flush_interruptible(p, delivery_timeout + 5000ms, after_interrupt);
   if (!fl && !interrupted()) {
     std::fprintf(stderr, "kprod perf: flush: %s\n", fl.error().message().c_str());
   }

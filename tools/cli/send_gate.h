@@ -1,9 +1,13 @@
 // send_gate.h - back-pressure for the CLI's send loops.
 //
-// The loops use producer::try_send() (never blocks) and, when the buffer is
-// full, wait for a completion instead of blocking inside the library, so that
-// Ctrl-C is noticed within 100 ms even while buffer.memory is exhausted. The
-// user's max.block.ms still bounds the total wait, as it would in send().
+// kprod produce uses producer::try_send() (never blocks) and, when the
+// buffer is full, waits for a completion instead of blocking inside the
+// library, so that Ctrl-C is noticed within 100 ms even while buffer.memory
+// is exhausted; the user's max.block.ms still bounds the total wait, as it
+// would in send(). kprod perf measures the library's own blocking send()
+// instead (what applications use, and with several sending threads cheaper
+// than this gate, which wakes every waiting thread), with close_on_interrupt
+// for Ctrl-C.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +17,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "cli_common.h"
 #include "kprod/producer.h"
@@ -100,6 +105,47 @@ result<void> send_with_backpressure(producer& p, const record& r, const Callback
     completions_to_wait = std::min<std::uint64_t>(completions_to_wait * 2, 4096);
   }
 }
+
+// For send loops that use the library's blocking send (kprod perf): a
+// thread blocked on a full buffer waits up to max.block.ms, so after Ctrl-C
+// and `grace` this closes the producer, which fails the blocked sends at
+// once and whatever is still buffered (Java's close() frees senders blocked
+// in BufferPool the same way). Covers the sending phase only: destroyed
+// when it ends, it closes nothing.
+class close_on_interrupt {
+ public:
+  close_on_interrupt(producer& p, std::chrono::milliseconds grace) : p_(p), grace_(grace) {
+    thread_ = std::thread([this] { run(); });
+  }
+  close_on_interrupt(const close_on_interrupt&) = delete;
+  close_on_interrupt& operator=(const close_on_interrupt&) = delete;
+  ~close_on_interrupt() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    // interrupted() is a flag set by the signal handler: polled.
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return done_ || interrupted(); })) {
+    }
+    if (done_ || cv_.wait_for(lock, grace_, [this] { return done_; })) return;
+    lock.unlock();
+    (void)p_.close(std::chrono::milliseconds(0));
+  }
+
+  producer& p_;
+  const std::chrono::milliseconds grace_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
 
 // flush() in short slices so that Ctrl-C is noticed while waiting: after an
 // interrupt at most `after_interrupt` more is spent, whatever `timeout` was.

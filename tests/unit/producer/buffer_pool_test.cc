@@ -59,6 +59,42 @@ TEST(BufferPool, NonBlockingCallersDoNotOvertakeWaiters) {
   EXPECT_TRUE(pool.try_reserve(50));
 }
 
+TEST(BufferPool, CallersThatDoNotWaitUseWhatIsFreeBeyondTheWaitersNeeds) {
+  // Right after a release the waiter has not run yet (it needs a wake-up
+  // and the pool's lock), or has taken its 30: either way 30 of the 60
+  // freed bytes are the waiter's and 30 anyone's. Refusing every caller
+  // while someone waited made each sending thread that then needed a few
+  // bytes join the queue, which - served one hand-off at a time - never
+  // emptied: 8 threads blocking in send() at a full buffer ran ~30x slower.
+  buffer_pool pool(100);
+  ASSERT_TRUE(pool.try_reserve(100));
+  auto waiter = std::async(std::launch::async, [&] { return pool.reserve(30, 60s); });
+  while (pool.waiters() == 0) std::this_thread::yield();
+  pool.release(60);
+  EXPECT_FALSE(pool.try_reserve(31));  // would eat into the waiter's 30
+  EXPECT_TRUE(pool.try_reserve(30));
+  EXPECT_TRUE(waiter.get());
+  EXPECT_EQ(pool.used(), 100);
+}
+
+TEST(BufferPool, WaitersKeepWhatTheyWaitForFromCallersThatDoNotWait) {
+  // Two waiters in line (the front one does not fit yet): the memory both
+  // wait for is kept, even the part the second could already take.
+  buffer_pool pool(100);
+  ASSERT_TRUE(pool.try_reserve(100));
+  auto first = std::async(std::launch::async, [&] { return pool.reserve(80, 60s); });
+  while (pool.waiters() == 0) std::this_thread::yield();
+  auto second = std::async(std::launch::async, [&] { return pool.reserve(10, 60s); });
+  while (pool.waiters() < 2) std::this_thread::yield();
+  pool.release(50);
+  EXPECT_FALSE(pool.try_reserve(1));
+  pool.release(40);  // 90 free: both fit, in order
+  EXPECT_TRUE(first.get());
+  EXPECT_TRUE(second.get());
+  EXPECT_EQ(pool.used(), 100);
+  EXPECT_EQ(pool.waiters(), 0u);
+}
+
 TEST(BufferPool, CloseWakesWaitersWithFailure) {
   buffer_pool pool(10);
   ASSERT_TRUE(pool.try_reserve(10));
