@@ -57,7 +57,9 @@ class storage_arena {
 
   // Returns to the OS the pages of free blocks, in trim_granule units that
   // no allocation touched since the previous call and that were not given
-  // back already. Returns the bytes given back.
+  // back already; and, while more than free_resident_slack() of free
+  // blocks would stay resident, the highest of those used lately too.
+  // Returns the bytes given back.
   std::size_t trim_unused() noexcept;
 
   std::size_t block_bytes(std::size_t bytes) const noexcept;
@@ -66,6 +68,12 @@ class storage_arena {
   std::size_t allocated_bytes() const;  // block sizes, not requests
 
   static constexpr std::size_t trim_granule = 64 * 1024;
+  // How much of the free blocks trim_unused() leaves resident when they
+  // were used lately (idle ones always go): an eighth of the range. A
+  // sixteenth trimmed even a full arena's steady churn at 600 partitions
+  // and 100 B records (~4.4 MiB free of 36), and refaulting those pages
+  // cost ~5% CPU per record there.
+  std::size_t free_resident_slack() const noexcept { return region_ / 8; }
 
  private:
   struct level {

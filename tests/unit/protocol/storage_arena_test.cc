@@ -157,7 +157,9 @@ TEST(StorageArena, ConcurrentAllocateAndFreeFromTwoThreads) {
 }
 
 TEST(StorageArena, TrimGivesBackOnlyBlocksUntouchedSinceThePreviousTrim) {
-  storage_arena a(1 << 20);
+  // 16 MiB: its slack for free blocks used lately (1 MiB) covers this test's.
+  storage_arena a(16 << 20);
+  ASSERT_GE(a.free_resident_slack(), 4 * storage_arena::trim_granule);
   const std::size_t g = storage_arena::trim_granule;
   // Nothing allocated yet: nothing to give back.
   EXPECT_EQ(a.trim_unused(), 0u);
@@ -194,6 +196,32 @@ TEST(StorageArena, TrimGivesBackOnlyBlocksUntouchedSinceThePreviousTrim) {
   ASSERT_NE(q, nullptr);
   EXPECT_EQ(q[0], 0) << "MADV_DONTNEED dropped the old contents";
   a.deallocate(q, g);
+}
+
+TEST(StorageArena, TrimKeepsAtMostTheSlackOfFreeBlocksUsedLately) {
+  storage_arena a(16 << 20);
+  const std::size_t mib = std::size_t{1} << 20;
+  ASSERT_EQ(a.free_resident_slack(), 2 * mib);
+  unsigned char* blocks[4];
+  for (auto*& b : blocks) {
+    b = static_cast<unsigned char*>(a.allocate(mib));
+    ASSERT_NE(b, nullptr);
+    std::memset(b, 7, mib);
+  }
+  ASSERT_LT(blocks[0], blocks[3]);
+  for (auto* b : blocks) a.deallocate(b, mib);
+  // 4 MiB free and used in this interval: all but the slack goes, from the
+  // top (the next blocks come from the bottom).
+  EXPECT_EQ(a.trim_unused(), 2 * mib);
+  auto* again = static_cast<unsigned char*>(a.allocate(4 * mib));
+  ASSERT_EQ(again, blocks[0]);
+  EXPECT_EQ(again[2 * mib - 1], 7) << "the lowest two mebibytes were kept resident";
+  EXPECT_EQ(again[2 * mib], 0) << "the highest were given back";
+  EXPECT_EQ(again[4 * mib - 1], 0);
+  a.deallocate(again, 4 * mib);
+  EXPECT_EQ(a.trim_unused(), 2 * mib);  // used lately again: the same
+  EXPECT_EQ(a.trim_unused(), 2 * mib);  // one interval later the rest is idle
+  EXPECT_EQ(a.trim_unused(), 0u);
 }
 
 TEST(StorageArena, BatchBufferPlacesItsBytesThereAndMovesOutWhenItOutgrowsIt) {
