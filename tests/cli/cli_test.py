@@ -416,19 +416,25 @@ def metadata_unreachable():
     check(time.monotonic() - t0 < 15, "metadata on an unreachable broker must end within max.block.ms")
 
 
+def interrupt_after_first_progress(p, expect_in_line, timeout=20):
+    """Waits for the first progress line of a running `kprod perf` (checking
+    it contains `expect_in_line`), sends SIGINT and returns (seconds to exit,
+    stdout, stderr)."""
+    line = p.stderr.readline().decode()
+    check(expect_in_line in line, f"progress line without {expect_in_line!r}: {line!r}")
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=timeout)
+    return time.monotonic() - t0, out.decode(), err.decode()
+
+
 @case
 def perf_sigint():
     p = subprocess.Popen([ARGS.kprod, "perf", "--mock-cluster", "3", "-t", "s", "--num-records", "100000000",
                           "--record-size", "100", "--throughput", "2000"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # Wait for the first progress line: the run is under way.
-    line = p.stderr.readline().decode()
-    check("acked" in line, f"no progress line: {line!r}")
-    t0 = time.monotonic()
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=20)
-    took = time.monotonic() - t0
-    out, err = out.decode(), err.decode()
+    # After the first progress line the run is under way.
+    took, out, err = interrupt_after_first_progress(p, "acked")
     check(took < 8, f"exit took {took:.1f} s after SIGINT")
     check("records sent" in out, f"no summary after SIGINT: {out!r} {err!r}")
     check("interrupted" in err, f"stderr should say interrupted: {err!r}")
@@ -443,13 +449,7 @@ def perf_sigint_loses_records():
         mc.command("down -1")
         p = subprocess.Popen([ARGS.kprod, "perf", "-b", mc.bootstrap, "-t", "t", "--num-records", "500",
                               "--record-size", "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = p.stderr.readline().decode()
-        check("500 in flight" in line, f"expected all records in flight: {line!r}")
-        t0 = time.monotonic()
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=20)
-        took = time.monotonic() - t0
-        out, err = out.decode(), err.decode()
+        took, out, err = interrupt_after_first_progress(p, "500 in flight")
         check(took < 8, f"exit took {took:.1f} s after SIGINT")
         check(p.returncode != 0, f"records were lost, exit must be non-zero: {out} {err}")
         check("0 records sent" in out and "errors: 500" in out, f"summary: {out!r}")
@@ -466,13 +466,7 @@ def perf_sigint_with_senders_blocked_on_a_full_buffer():
         p = subprocess.Popen([ARGS.kprod, "perf", "-b", mc.bootstrap, "-t", "t", "--num-records", "100000",
                               "--record-size", "1000", "--threads", "2", "-X", "buffer.memory=1048576"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = p.stderr.readline().decode()
-        check("in flight" in line, f"no progress line: {line!r}")
-        t0 = time.monotonic()
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
-        took = time.monotonic() - t0
-        out, err = out.decode(), err.decode()
+        took, out, err = interrupt_after_first_progress(p, "in flight", timeout=30)
         check(took < 10, f"exit took {took:.1f} s after SIGINT")
         check(p.returncode != 0, f"records were lost, exit must be non-zero: {out} {err}")
         check("0 records sent" in out, f"summary: {out!r}")
