@@ -21,6 +21,9 @@ void* reallocate_mapped(void* p, std::size_t old_bytes, std::size_t new_bytes) {
 }
 
 bool buffer_pool::claim_if_fits(std::int64_t n) noexcept {
+  // Between the claim and the add to used_, a waiter registering and
+  // taking at that moment sees used_ without these n bytes: used_ can pass
+  // the capacity by this one request, for those few instructions.
   std::int64_t cur = claimed_.load(std::memory_order_relaxed);
   while (cur + n <= capacity_) {
     if (claimed_.compare_exchange_weak(cur, cur + n, std::memory_order_acq_rel)) {

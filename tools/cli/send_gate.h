@@ -30,8 +30,9 @@ namespace kprod::cli {
 // takes the lock and notifies; the rest of the burst costs two plain loads
 // and a plain store each. No locked instruction per completion: the delivery
 // callbacks all run on the producer's I/O thread (one writer), and an atomic
-// increment per record was ~3% of kprod perf's CPU at 100 B, a cost the
-// librdkafka load generator (which polls) does not pay.
+// increment per record was ~3% of kprod perf's CPU at 100 B when perf still
+// used this gate, a cost the librdkafka load generator (which polls) does
+// not pay.
 //
 // Without a store-load fence on the completion side, a completion can miss a
 // waiter that armed the gate at that very moment; the waiter then wakes at
