@@ -278,6 +278,22 @@ std::size_t round_up_pow2(std::size_t n, std::size_t floor) noexcept {
   return c;
 }
 
+// A buffer or slot list larger than the arena's largest block and smaller
+// than the mapping threshold would come from malloc (batch_buffer and
+// slot_list place it there), and glibc keeps what such buffers free
+// resident in the heap of whichever thread allocated them: batches grown
+// "just enough" past 64 KiB (600 partitions, 1 KB records) left 10-20 MiB
+// of freed heap resident beside the arena, peak RSS up to ~60 MiB at a
+// 32 MiB buffer.memory. Such sizes are rounded up to a mapping instead:
+// its pages are resident only where written, it is unmapped or recycled
+// (the buffer cache keeps 128 KiB ones, the commonest) when freed, and the
+// budget counts what was really allocated.
+constexpr std::size_t mapping_floor = protocol::batch_buffer::mapped_threshold;
+static_assert(mapping_floor == mapped_allocation_threshold);
+std::size_t storage_bytes(std::size_t n) noexcept {
+  return n > buffer_pool::arena_largest_block && n < mapping_floor ? mapping_floor : n;
+}
+
 }  // namespace
 
 std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t partition, const record_args& a,
@@ -327,15 +343,16 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       const bool buf_short = cap - size < a.upper;
       const bool slots_short = slots_cap - slots < a.slot_bytes;
       if (buf_short || slots_short) {
-        std::size_t new_cap = buf_short ? std::min(max_cap, std::max(2 * cap, size + a.upper)) : cap;
-        std::size_t new_slots = slots_short ? std::max<std::size_t>(2 * slots_cap, slots + a.slot_bytes) : slots_cap;
+        std::size_t new_cap = buf_short ? storage_bytes(std::min(max_cap, std::max(2 * cap, size + a.upper))) : cap;
+        std::size_t new_slots =
+            slots_short ? storage_bytes(std::max<std::size_t>(2 * slots_cap, slots + a.slot_bytes)) : slots_cap;
         auto cost = [&] {
           return static_cast<std::int64_t>(new_cap - cap) + static_cast<std::int64_t>(new_slots - slots_cap);
         };
         bool got = take_for_growth(cost(), held);
         if (!got) {
-          if (buf_short) new_cap = size + a.upper;
-          if (slots_short) new_slots = slots + a.slot_bytes;
+          if (buf_short) new_cap = storage_bytes(size + a.upper);
+          if (slots_short) new_slots = storage_bytes(slots + a.slot_bytes);
           got = take_for_growth(cost(), held);
         }
         if (got) {
@@ -369,14 +386,20 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       // Sized like this partition's last batch, so that the common batch never
       // grows (and the budget holds what is really allocated).
       const std::size_t min_cap = header + a.upper;
-      std::size_t cap = std::max(min_cap, std::min(round_up_pow2(std::max(q.last_batch_bytes, min_cap), 1024), max_cap));
+      std::size_t cap = storage_bytes(
+          std::max(min_cap, std::min(round_up_pow2(std::max(q.last_batch_bytes, min_cap), 1024), max_cap)));
       std::size_t slot_cap = a.slot_bytes ? round_up_pow2(std::max(q.last_batch_slot_bytes, a.slot_bytes), 256) : 0;
       auto cost = [&] {
         return static_cast<std::int64_t>(cap) + static_cast<std::int64_t>(slot_cap) + batch_bookkeeping_bytes;
       };
       if (cost() > cfg_.buffer_memory) {
-        cap = min_cap;
-        slot_cap = a.slot_bytes;
+        // Just this record; rounded up only where the budget has room.
+        cap = storage_bytes(min_cap);
+        slot_cap = storage_bytes(a.slot_bytes);
+        if (cost() > cfg_.buffer_memory) {
+          cap = min_cap;
+          slot_cap = a.slot_bytes;
+        }
       }
       const std::int64_t need = cost();
       if (need > held) {

@@ -35,7 +35,7 @@ namespace kprod::producer_detail {
 // What is kept is bounded by the free part of buffer.memory, clamped to
 // [floor, 2 * floor] with floor = min(buffer.memory / 8, 4 MiB), and a miss
 // unmaps as many kept bytes as it is about to map (oldest first, same kind
-// first).
+// first), and at least down to that bound as it is at the miss.
 // - The eviction on a miss keeps mapped bytes at most the most the producer
 //   had in use at once, so sizes that stopped matching do not pile up
 //   beside fresh mappings (without it, 10 B records: 17 -> 30 MB).

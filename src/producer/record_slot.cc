@@ -34,6 +34,9 @@ void relocate(slot_header& from, unsigned char* to) noexcept {
 unsigned char* slot_list::allocate(std::size_t bytes) {
   if (arena_ != nullptr) {
     if (void* p = arena_->allocate(bytes)) return static_cast<unsigned char*>(p);
+    // A mapping's fresh pages replace free ones the arena holds resident
+    // (storage_arena::yield_resident).
+    if (bytes >= mapped_allocation_threshold) arena_->yield_resident(bytes);
   }
   return allocate_outside(bytes);
 }
@@ -55,6 +58,7 @@ void slot_list::reserve_bytes(std::size_t n) {
   if (trivially_relocatable_ && data_ != nullptr) {
     if (cap_ >= mapped_allocation_threshold && !in_arena()) {
       // Mapped before and after: the pages move, nothing is copied.
+      if (arena_ != nullptr) arena_->yield_resident(n - cap_);
       data_ = static_cast<unsigned char*>(reallocate_mapped(data_, cap_, n));
     } else {
       unsigned char* fresh = allocate(n);

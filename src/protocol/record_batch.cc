@@ -29,7 +29,15 @@ std::uint8_t* batch_buffer::grow(std::size_t n) {
       }
       return static_cast<std::uint8_t*>(q);
     }
-    if (p_ != nullptr && arena_->owns(p_)) {
+    // A mapping's fresh pages replace free ones the arena holds resident
+    // (storage_arena::yield_resident).
+    const bool from_arena = p_ != nullptr && arena_->owns(p_);
+    if (n >= mapped_threshold) {
+      const bool mapped_now = !from_arena && p_ != nullptr && cap_ >= mapped_threshold;
+      const std::size_t before = mapped_now ? mapping_bytes(cap_) : 0;
+      if (mapping_bytes(n) > before) arena_->yield_resident(mapping_bytes(n) - before);
+    }
+    if (from_arena) {
       // No block this large free: the bytes move out of the arena.
       std::uint8_t* q = grow_outside(nullptr, 0, 0, n);
       std::memcpy(q, p_, size_);

@@ -216,8 +216,7 @@ std::size_t storage_arena::trim_unused() noexcept {
     // the mappings of the next phase's larger batches (600 partitions, 1 KB
     // records, 8 sending threads: 4-11 MiB free but resident here, peak RSS
     // past buffer.memory + 16 MiB).
-    std::size_t resident_bytes = 0;
-    for (std::uint64_t w : resident_) resident_bytes += static_cast<std::size_t>(std::popcount(w)) * trim_granule;
+    const std::size_t resident_bytes = resident_granule_bytes_locked();
     if (resident_bytes > allocated_ + free_resident_slack()) {
       std::size_t excess = resident_bytes - allocated_ - free_resident_slack();
       std::sort(busy.begin(), busy.end(), [](const busy_run& a, const busy_run& b) { return a.first > b.first; });
@@ -250,6 +249,63 @@ std::size_t storage_arena::trim_unused() noexcept {
   if (!taken.empty()) {
     std::lock_guard lk(mu_);
     for (const block& b : taken) free_block_locked(b.order, b.index);
+  }
+  return given;
+}
+
+std::size_t storage_arena::resident_granule_bytes_locked() const noexcept {
+  std::size_t n = 0;
+  for (std::uint64_t w : resident_) n += static_cast<std::size_t>(std::popcount(w));
+  return n * trim_granule;
+}
+
+std::size_t storage_arena::free_resident_bytes() const {
+  std::lock_guard lk(mu_);
+  const std::size_t resident = resident_granule_bytes_locked();
+  return resident > allocated_ ? resident - allocated_ : 0;
+}
+
+std::size_t storage_arena::yield_resident(std::size_t bytes) noexcept {
+  if (base_ == nullptr || bytes == 0) return 0;
+  std::lock_guard lk(mu_);
+  // Granules holding a block are resident (mark_touched), so resident bytes
+  // past the allocated ones are free blocks' pages (or the unused rest of
+  // granules shared by small blocks, which is not given back here).
+  const std::size_t resident = resident_granule_bytes_locked();
+  const std::size_t spare = resident > allocated_ ? resident - allocated_ : 0;
+  if (spare <= yield_slack()) return 0;
+  const std::size_t want = std::min(bytes, spare - yield_slack());
+  std::size_t given = 0;
+  // Free blocks of a granule and up, largest sizes first and the highest of
+  // each first (what is allocated next comes from the bottom). Given back
+  // under the lock with the blocks left in the free lists, as trim_unused()
+  // does with blocks used lately: this runs only when a buffer is mapped
+  // while many free pages are resident, not per record.
+  for (int o = max_order_; o >= 0 && given < want; --o) {
+    const std::size_t size = std::size_t{1} << (min_shift_ + o);
+    if (size < trim_granule) break;
+    const level& l = levels_[static_cast<std::size_t>(o)];
+    for (std::size_t w = l.bits.size(); w-- > 0 && given < want;) {
+      for (std::uint64_t bits = l.bits[w]; bits != 0 && given < want;) {
+        const int top = 63 - std::countl_zero(bits);
+        bits &= ~(std::uint64_t{1} << top);
+        const std::size_t index = w * 64 + static_cast<std::size_t>(top);
+        const std::size_t first = index * size / trim_granule, end = (index + 1) * size / trim_granule;
+        for (std::size_t c = end; c-- > first && given < want;) {
+          if (((resident_[c >> 6] >> (c & 63)) & 1) == 0) continue;
+          // The resident run ending at c, at most as long as still wanted.
+          std::size_t lo = c;
+          while (lo > first && ((resident_[(lo - 1) >> 6] >> ((lo - 1) & 63)) & 1) != 0 &&
+                 (c + 1 - lo) * trim_granule < want - given) {
+            --lo;
+          }
+          madvise(base_ + lo * trim_granule, (c + 1 - lo) * trim_granule, MADV_DONTNEED);
+          for (std::size_t r = lo; r <= c; ++r) resident_[r >> 6] &= ~(std::uint64_t{1} << (r & 63));
+          given += (c + 1 - lo) * trim_granule;
+          c = lo;
+        }
+      }
+    }
   }
   return given;
 }

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <set>
+#include <string>
 
 #include "protocol/record_batch_reader.h"
 
@@ -302,6 +304,30 @@ TEST(Accumulator, ReadyHintNeverHidesAReadyBatch) {
   auto third = f.take_all(d3);
   ASSERT_EQ(third.size(), 1u);
   EXPECT_EQ(third[0]->partition, p);
+}
+
+// Buffers larger than the arena's largest block and smaller than a mapping
+// would come from malloc, whose freed memory stays resident in the heap of
+// the thread that allocated it: a batch growing into that band gets a
+// mapping (128 KiB) instead, and the budget counts it.
+TEST(Accumulator, ABatchNeverGrowsIntoTheSizesBetweenTheArenaAndAMapping) {
+  constexpr std::size_t mapping = protocol::batch_buffer::mapped_threshold;
+  static_assert(buffer_pool::arena_largest_block < 100000 && 100000 < mapping);
+  fixture f(make_config(100000, 8 << 20));  // batch.size in the band
+  f.known("t", 1);
+  const std::string value(1000, 'v');
+  std::set<std::size_t> caps;
+  for (int i = 0; i < 99; ++i) {
+    ASSERT_TRUE(f.send("t", 0, value).ok());
+    const producer_batch& b = *f.acc.queue("t", 0)->last;
+    const std::size_t cap = b.builder.capacity_bytes();
+    caps.insert(cap);
+    EXPECT_TRUE(cap <= buffer_pool::arena_largest_block || cap >= mapping) << cap << " at record " << i;
+    const bool in_arena = cap <= buffer_pool::arena_largest_block;
+    EXPECT_EQ(f.pool.arena().allocated_bytes(), in_arena ? f.pool.arena().block_bytes(cap) : 0u);
+    EXPECT_GE(f.pool.used(), static_cast<std::int64_t>(cap)) << "the budget counts the mapping";
+  }
+  EXPECT_TRUE(caps.count(mapping)) << "it grew past the arena's largest block into a mapping";
 }
 
 }  // namespace

@@ -95,6 +95,22 @@ TEST(BufferCache, AMissUnmapsAsMuchAsTheCallerWillMapOldestAndSameKindFirst) {
   EXPECT_EQ(c.take(256 << 10).capacity(), 0u);  // an empty cache misses without harm
 }
 
+// Items kept while the budget had room (up to twice the floor) do not stay
+// beside a fresh mapping once the buffer has filled up: a miss also brings
+// the cache down to the bound as it is now.
+TEST(BufferCache, AMissAlsoUnmapsDownToTheBoundOfTheMoment) {
+  buffer_pool pool(8 << 20);  // floor 1 MiB, cap 2 MiB
+  buffer_cache& c = pool.cache();
+  for (int i = 0; i < 8; ++i) c.give(buffer_of(256 << 10));
+  ASSERT_EQ(c.cached_bytes(), std::size_t{2} << 20);
+  ASSERT_TRUE(pool.try_reserve(8 << 20));  // the buffer fills up
+  ASSERT_EQ(c.bound(), std::size_t{1} << 20);
+  EXPECT_EQ(c.take(192 << 10).capacity(), 0u);
+  EXPECT_EQ(c.cached_bytes(), std::size_t{1} << 20) << "not just the 192 KiB the caller maps";
+  EXPECT_EQ(c.take(256 << 10).capacity(), std::size_t{256} << 10) << "the newest kept";
+  pool.release(8 << 20);
+}
+
 TEST(BufferCache, OldestGoFirstWhenFull) {
   buffer_cache c(1 << 20);
   c.give(buffer_of(512 << 10));  // oldest
@@ -292,6 +308,32 @@ TEST(SlotList, StartsInThePoolsArenaAndMovesOutWhenItOutgrowsIt) {
   }
 
   EXPECT_EQ(arena.allocated_bytes(), 0u);
+}
+
+// A slot list that maps fresh pages (a new mapping, or a mapping's growth)
+// first makes the arena give back as many of its resident free pages.
+TEST(SlotList, MappingFreshPagesMakesTheArenaYieldAsMuch) {
+  buffer_pool pool(8 << 20);
+  protocol::storage_arena& arena = pool.arena();
+  const std::size_t k = 1024;
+  std::vector<void*> blocks;
+  for (int i = 0; i < 64; ++i) {
+    blocks.push_back(arena.allocate(64 * k));
+    ASSERT_NE(blocks.back(), nullptr);
+    std::memset(blocks.back(), 1, 64 * k);
+  }
+  for (void* b : blocks) arena.deallocate(b, 64 * k);
+  const std::size_t spare = arena.free_resident_bytes();
+  ASSERT_EQ(spare, 4096 * k);
+  ASSERT_LT(arena.yield_slack(), spare - 1024 * k);
+  slot_list v(&arena);
+  v.reserve_bytes(256 * k);
+  EXPECT_FALSE(v.in_arena());
+  EXPECT_EQ(arena.free_resident_bytes(), spare - 256 * k);
+  v.push(detail::completion::from([](delivery_report) {}), 0, 0, 0, 0);
+  v.reserve_bytes(1024 * k);  // mremap: 768 KiB more
+  EXPECT_EQ(arena.free_resident_bytes(), spare - 1024 * k);
+  v.for_each([](slot_header& h) { slot_list::invoke(h, delivery_report{}); });
 }
 
 }  // namespace

@@ -224,6 +224,76 @@ TEST(StorageArena, TrimKeepsAtMostTheSlackOfFreeBlocksUsedLately) {
   EXPECT_EQ(a.trim_unused(), 0u);
 }
 
+// Before fresh memory is mapped beside the arena, free blocks that are still
+// resident go back (beyond a slack), highest first: a mapping then replaces
+// pages the arena no longer uses instead of adding to them.
+TEST(StorageArena, YieldGivesBackResidentFreeBlocksPastItsSlackHighestFirst) {
+  storage_arena a(16 << 20);
+  const std::size_t mib = std::size_t{1} << 20;
+  ASSERT_EQ(a.yield_slack(), mib);
+  EXPECT_EQ(a.yield_resident(mib), 0u) << "nothing resident yet";
+  unsigned char* blocks[4];
+  for (auto*& b : blocks) {
+    b = static_cast<unsigned char*>(a.allocate(mib));
+    ASSERT_NE(b, nullptr);
+    std::memset(b, 7, mib);
+  }
+  EXPECT_EQ(a.free_resident_bytes(), 0u) << "blocks in use are not spare";
+  EXPECT_EQ(a.yield_resident(mib), 0u);
+  for (auto* b : blocks) a.deallocate(b, mib);
+  EXPECT_EQ(a.free_resident_bytes(), 4 * mib);
+  EXPECT_EQ(a.yield_resident(0), 0u);
+  EXPECT_EQ(a.yield_resident(mib), mib) << "as much as will be mapped";
+  EXPECT_EQ(a.free_resident_bytes(), 3 * mib);
+  EXPECT_EQ(a.yield_resident(10 * mib), 2 * mib) << "never the slack";
+  EXPECT_EQ(a.free_resident_bytes(), mib);
+  EXPECT_EQ(a.yield_resident(mib), 0u);
+  auto* again = static_cast<unsigned char*>(a.allocate(4 * mib));
+  ASSERT_EQ(again, blocks[0]);
+  EXPECT_EQ(again[mib - 1], 7) << "the lowest mebibyte stayed resident";
+  EXPECT_EQ(again[mib], 0) << "the higher ones were given back";
+  EXPECT_EQ(again[4 * mib - 1], 0);
+  a.deallocate(again, 4 * mib);
+}
+
+// batch_buffer and slot_list yield before they map: a new mapping, a
+// mapping's growth, and moving out of the arena.
+TEST(StorageArena, BuffersThatMapFreshPagesMakeTheArenaYieldAsMuch) {
+  const std::size_t k = 1024;
+  storage_arena a(8 << 20, 64 * k);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 64; ++i) {
+    blocks.push_back(a.allocate(64 * k));
+    ASSERT_NE(blocks.back(), nullptr);
+    std::memset(blocks.back(), 1, 64 * k);
+  }
+  for (void* b : blocks) a.deallocate(b, 64 * k);
+  ASSERT_LT(a.yield_slack(), 1024 * k);
+  std::size_t spare = a.free_resident_bytes();
+  ASSERT_EQ(spare, 4096 * k);
+  {
+    batch_buffer b(&a);
+    b.reserve(256 * k);  // a new mapping
+    EXPECT_FALSE(b.in_arena());
+    EXPECT_EQ(a.free_resident_bytes(), spare - 256 * k);
+    b.resize_uninitialized(10);
+    b.reserve(1024 * k);  // the mapping grows by 768 KiB
+    EXPECT_EQ(a.free_resident_bytes(), spare - 1024 * k);
+    spare = a.free_resident_bytes();
+  }
+  {
+    batch_buffer b(&a);
+    b.reserve(32 * k);  // an arena block: nothing mapped
+    EXPECT_TRUE(b.in_arena());
+    EXPECT_EQ(a.free_resident_bytes(), spare - 32 * k);
+    b.reserve(512 * k);  // out of the arena into a mapping
+    EXPECT_FALSE(b.in_arena());
+    EXPECT_EQ(a.free_resident_bytes(), spare - 512 * k) << "its block is spare again, 512 KiB went";
+    spare = a.free_resident_bytes();
+  }
+  EXPECT_EQ(a.free_resident_bytes(), spare);
+}
+
 TEST(StorageArena, BatchBufferPlacesItsBytesThereAndMovesOutWhenItOutgrowsIt) {
   storage_arena a(64 * 1024, 16 * 1024);
   {
