@@ -180,7 +180,11 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
   }
   topic_state& t = *tp;
   const std::int64_t ts = r.timestamp_ms ? *r.timestamp_ms : now_ms();
-  {
+  // What this call reserved for the record to wait for metadata (below), and
+  // when max.block.ms ends (read the clock only if memory is needed).
+  std::int64_t reserved_to_wait = 0;
+  clock::time_point deadline{};
+  for (;;) {
     std::shared_lock tl(t.mu);
     if (t.known && !t.has_pending.load(std::memory_order_acquire)) {
       std::int32_t p;
@@ -188,6 +192,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
       if (r.partition) {
         p = *r.partition;
         if (p >= static_cast<std::int32_t>(t.partitions.size())) {
+          if (reserved_to_wait) pool_.release(reserved_to_wait);
           return error(client_errc::invalid_argument, "partition " + std::to_string(p) + " of topic '" + t.name +
                                                           "' does not exist (" + std::to_string(t.partitions.size()) +
                                                           " partitions)");
@@ -199,7 +204,10 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
       } else {
         auto chosen = t.partitioner->partition(r.key ? u8(*r.key) : nullptr, key_len, r.value ? u8(*r.value) : nullptr,
                                                value_len, -1, t.view());
-        if (!chosen.ok()) return chosen.error();
+        if (!chosen.ok()) {
+          if (reserved_to_wait) pool_.release(reserved_to_wait);
+          return chosen.error();
+        }
         p = chosen->partition;
         choice = *chosen;
       }
@@ -208,8 +216,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
       // Only a new batch or a buffer that must grow takes bytes from the pool;
       // a record that fits the open batch's buffer touches no shared counter.
       // Waiting for memory happens with no lock held (the I/O thread frees it).
-      std::int64_t held = 0;
-      clock::time_point deadline{};  // read the clock only if memory is needed
+      std::int64_t held = reserved_to_wait;
       for (;;) {
         const std::int64_t need = append_to_partition(t, p, args, done, held, {}, nullptr);
         if (need == 0) break;
@@ -232,14 +239,27 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
       if (held) pool_.release(held);
       return {};
     }
-  }
-  // Metadata not known yet: keep an owned copy until it is; it holds its
-  // worst case (a batch of its own) from buffer.memory meanwhile.
-  if (closing_) return error(client_errc::producer_closed, "producer is closing");
-  bool got = reserve(reserved + batch_overhead_bytes, may_block, cfg_.max_block);
-  if (!got) {
+    tl.unlock();
+    if (reserved_to_wait) break;
+    // Metadata not known yet, or records still wait for it: keep an owned
+    // copy until it is; it holds its worst case (a batch of its own) from
+    // buffer.memory meanwhile.
     if (closing_) return error(client_errc::producer_closed, "producer is closing");
-    return error(client_errc::queue_full, may_block ? "buffer.memory exhausted for max.block.ms" : "buffer.memory exhausted");
+    deadline = clock::now() + cfg_.max_block;
+    bool got = reserve(reserved + batch_overhead_bytes, may_block, cfg_.max_block);
+    if (!got) {
+      if (closing_) return error(client_errc::producer_closed, "producer is closing");
+      return error(client_errc::queue_full,
+                   may_block ? "buffer.memory exhausted for max.block.ms" : "buffer.memory exhausted");
+    }
+    reserved_to_wait = reserved + batch_overhead_bytes;
+    // Looked again: the waiting records may have been appended while this
+    // one waited for memory. Queued behind nothing, it would make every
+    // later send wait behind it (has_pending) until the next drain; with
+    // several threads blocked here on a full buffer that chain never broke,
+    // and a saturated producer sent most of its records through this slow
+    // path (a copy each, appended by the I/O thread). Records of this thread
+    // sent earlier are appended already then, so the order holds.
   }
   pending_record pr;
   pr.partition = r.partition;
@@ -252,7 +272,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
   pr.timestamp_ms = ts;
   pr.done = std::move(done);
   pr.has_handler = has_handler;
-  pr.reserved_bytes = reserved + batch_overhead_bytes;
+  pr.reserved_bytes = reserved_to_wait;
   pr.deadline = clock::now() + *cfg_.delivery_timeout;
   pr.flush_epoch = flushes_.add();
   {

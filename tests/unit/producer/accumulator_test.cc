@@ -6,6 +6,7 @@
 #include <atomic>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "protocol/record_batch_reader.h"
 
@@ -178,6 +179,62 @@ TEST(Accumulator, FullBufferFailsANonBlockingSendAndHarmsNothingQueued) {
   EXPECT_EQ(batches[0]->record_count, accepted);
   f.acc.batch_done(*batches[0]);
   EXPECT_EQ(f.pool.used(), 0) << "completing the batch returns every reserved byte";
+}
+
+// A send that went to wait for metadata and then waited for memory looks
+// again once it has the memory: if the waiting records were appended
+// meanwhile, it is appended too instead of starting a new waiting list
+// (which sent every later record of every thread down the slow path until
+// the next drain, and with several threads blocked there never stopped).
+TEST(Accumulator, ASendThatWaitedForMemoryDoesNotRestartTheWaitingList) {
+  fixture f(make_config(16384, /*buffer=*/8192));
+  int waiting = 0;
+  while (f.send("t", 0, std::string(200, 'w')).ok()) ++waiting;  // the pool fills with waiting records
+  ASSERT_GT(waiting, 5);
+  std::atomic<bool> returned{false};
+  result<void> late_result;
+  const std::string late_value(200, 'l');  // as large as the others: the pool has no room for it
+  std::thread late([&] {
+    record r{"t", 0, std::nullopt, bytes_view(late_value), {}, 1000};
+    detail::completion none;
+    late_result = f.acc.append(r, none, false, /*may_block=*/true);
+    returned = true;
+  });
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (f.pool.waiters() == 0 && !returned && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);  // until it is blocked in reserve()
+  }
+  if (f.pool.waiters() == 0) {
+    late.join();
+    FAIL() << "the late send did not wait for memory";
+  }
+  f.known("t", 1);  // the waiting records are appended
+  // Appending them returns their worst-case reservations, which may already
+  // let the late send through; if not, completing their batch does.
+  std::int32_t appended = 0;
+  std::vector<std::unique_ptr<producer_batch>> done;
+  if (!returned) {
+    auto d = f.drain(clock::now() + 1h);
+    done = f.take_all(d);
+    for (auto& b : done) {
+      appended += b->record_count;
+      f.acc.release_buffer(*b);
+      f.acc.batch_done(*b);
+    }
+  }
+  late.join();
+  ASSERT_TRUE(late_result.ok()) << late_result.error().message();
+  EXPECT_TRUE(f.acc.topics_without_metadata().empty()) << "appended, not waiting for metadata again";
+  auto d = f.drain(clock::now() + 1h);
+  auto rest = f.take_all(d);
+  for (auto& b : rest) {
+    appended += b->record_count;
+    f.acc.batch_done(*b);
+  }
+  EXPECT_EQ(appended, waiting + 1) << "every record in a batch, none left waiting";
+  done.clear();
+  rest.clear();
+  EXPECT_EQ(f.pool.used(), 0) << "every reservation went into a batch, and back";
 }
 
 TEST(Accumulator, RecordLargerThanMaxRequestSizeIsRefused) {
