@@ -105,7 +105,10 @@ namespace kprod::producer_detail {
 std::size_t buffer_cache::bound() const noexcept {
   if (!used_) return floor_;
   const std::int64_t free_bytes = budget_ - used_->load(std::memory_order_relaxed);
-  return std::min(2 * floor_, std::max(floor_, static_cast<std::size_t>(std::max<std::int64_t>(free_bytes, 0))));
+  const std::size_t b =
+      std::min(2 * floor_, std::max(floor_, static_cast<std::size_t>(std::max<std::int64_t>(free_bytes, 0))));
+  const std::size_t spare = arena_ != nullptr ? arena_->free_resident_bytes() : 0;
+  return b > spare ? b - spare : 0;
 }
 
 namespace {

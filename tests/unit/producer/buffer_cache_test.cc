@@ -111,6 +111,27 @@ TEST(BufferCache, AMissAlsoUnmapsDownToTheBoundOfTheMoment) {
   pool.release(8 << 20);
 }
 
+// The arena's resident free pages and the kept mappings are both memory
+// held for batches to come: they share the bound.
+TEST(BufferCache, TheArenasResidentFreePagesCountAgainstTheBound) {
+  buffer_pool pool(8 << 20);  // floor 1 MiB, cap 2 MiB
+  buffer_cache& c = pool.cache();
+  protocol::storage_arena& arena = pool.arena();
+  ASSERT_EQ(c.bound(), std::size_t{2} << 20);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 12; ++i) {
+    blocks.push_back(arena.allocate(64 << 10));
+    ASSERT_NE(blocks.back(), nullptr);
+    std::memset(blocks.back(), 1, 64 << 10);
+  }
+  EXPECT_EQ(c.bound(), std::size_t{2} << 20) << "blocks in use are not spare";
+  for (void* b : blocks) arena.deallocate(b, 64 << 10);
+  ASSERT_EQ(arena.free_resident_bytes(), std::size_t{768} << 10);
+  EXPECT_EQ(c.bound(), std::size_t{1280} << 10);
+  for (int i = 0; i < 8; ++i) c.give(buffer_of(256 << 10));
+  EXPECT_EQ(c.cached_bytes(), std::size_t{1280} << 10);
+}
+
 TEST(BufferCache, OldestGoFirstWhenFull) {
   buffer_cache c(1 << 20);
   c.give(buffer_of(512 << 10));  // oldest
