@@ -79,7 +79,8 @@ class storage_arena {
   // the range, for the small batches that keep coming beside large ones.
   std::size_t yield_slack() const noexcept { return region_ / 16; }
   // Free blocks' bytes that may be resident (in granules touched since they
-  // were last given back), for the tests.
+  // were last given back): what the arena holds for batches to come, which
+  // the buffer cache counts against its own bound.
   std::size_t free_resident_bytes() const;
 
   std::size_t block_bytes(std::size_t bytes) const noexcept;
