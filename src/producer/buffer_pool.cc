@@ -43,13 +43,21 @@ bool buffer_pool::take_claimed_if_fits(std::int64_t n) noexcept {
 }
 
 bool buffer_pool::try_reserve(std::int64_t n) {
-  if (closed_.load(std::memory_order_acquire)) return false;
-  return claim_if_fits(n);
+  if (closed_.load(std::memory_order_acquire) || !claim_if_fits(n)) return false;
+  cache_.fit_bound(static_cast<std::size_t>(n));
+  return true;
 }
 
 bool buffer_pool::reserve(std::int64_t n, std::chrono::milliseconds max_wait) {
   if (closed_.load(std::memory_order_acquire) || n > capacity_) return false;
-  if (claim_if_fits(n)) return true;
+  if (claim_if_fits(n) || wait_for(n, max_wait)) {
+    cache_.fit_bound(static_cast<std::size_t>(n));  // without mu_ held
+    return true;
+  }
+  return false;
+}
+
+bool buffer_pool::wait_for(std::int64_t n, std::chrono::milliseconds max_wait) {
   const auto deadline = std::chrono::steady_clock::now() + max_wait;
   std::unique_lock lk(mu_);
   waiter w{n, {}};
@@ -105,8 +113,7 @@ namespace kprod::producer_detail {
 std::size_t buffer_cache::bound() const noexcept {
   if (!used_) return floor_;
   const std::int64_t free_bytes = budget_ - used_->load(std::memory_order_relaxed);
-  const std::size_t b =
-      std::min(2 * floor_, std::max(floor_, static_cast<std::size_t>(std::max<std::int64_t>(free_bytes, 0))));
+  const std::size_t b = std::max(floor_, static_cast<std::size_t>(std::max<std::int64_t>(free_bytes, 0)));
   const std::size_t spare = arena_ != nullptr ? arena_->free_resident_bytes() : 0;
   return b > spare ? b - spare : 0;
 }
@@ -150,36 +157,64 @@ void buffer_cache::evict_for_miss_locked(std::deque<entry<T>>& same, std::deque<
   while (bytes_ > target && !other.empty()) evict_front_locked(other, out);
 }
 
-template <typename T>
-T buffer_cache::take_exact(std::deque<entry<T>>& from, std::size_t bytes) {
-  // Newest first: warmest in the CPU cache, and its pages are resident.
+template <typename T, typename Other>
+T buffer_cache::take_nearest_locked(std::deque<entry<T>>& from, std::deque<entry<Other>>& other, std::size_t bytes,
+                                    evicted& out) {
+  // Exact first, newest first: warmest in the CPU cache, and its pages are
+  // resident. Else the smallest larger (shrinking faults nothing in), else
+  // the largest smaller.
+  std::size_t best = from.size();
   for (std::size_t i = from.size(); i-- > 0;) {
-    if (bytes_of(from[i].item) != bytes) continue;
-    T out = std::move(from[i].item);
-    from.erase(from.begin() + static_cast<std::ptrdiff_t>(i));
-    bytes_ -= bytes;
-    return out;
+    const std::size_t have = bytes_of(from[i].item);
+    if (have == bytes) {
+      best = i;
+      break;
+    }
+    if (best == from.size()) {
+      best = i;
+      continue;
+    }
+    const std::size_t kept = bytes_of(from[best].item);
+    const bool better = have > bytes ? (kept < bytes || have < kept) : (kept < bytes && have > kept);
+    if (better) best = i;
   }
-  return T{};
+  if (best == from.size()) return T{};
+  T item = std::move(from[best].item);
+  from.erase(from.begin() + static_cast<std::ptrdiff_t>(best));
+  const std::size_t have = bytes_of(item);
+  bytes_ -= have;
+  // Not the size asked for: as a miss of what the remap maps afresh (none
+  // when shrinking), which also brings what is kept down to the bound of
+  // the moment.
+  if (have != bytes) evict_for_miss_locked(from, other, have < bytes ? bytes - have : 0, out);
+  return item;
 }
 
 protocol::batch_buffer buffer_cache::take(std::size_t capacity) {
   if (capacity < protocol::batch_buffer::mapped_threshold) return {};  // malloc's free lists recycle these
-  evicted gone;  // unmapped after the lock is released
-  std::lock_guard lk(mu_);
+  protocol::batch_buffer out;
+  {
+    evicted gone;  // unmapped after the lock is released
+    std::lock_guard lk(mu_);
+    out = take_nearest_locked(buffers_, slots_, capacity, gone);
+    if (out.capacity() == 0) evict_for_miss_locked(buffers_, slots_, capacity, gone);
+  }
   // Exactly the capacity asked for, which is what the caller accounts in
-  // buffer.memory (batches are sized in powers of two, so sizes repeat).
-  protocol::batch_buffer out = take_exact(buffers_, capacity);
-  if (out.capacity() == 0) evict_for_miss_locked(buffers_, slots_, capacity, gone);
+  // buffer.memory. Remapped without the lock (a system call).
+  if (out.capacity() != 0) out.remap(capacity);
   return out;
 }
 
 slot_list buffer_cache::take_slots(std::size_t bytes) {
   if (bytes < mapped_allocation_threshold) return {};
-  evicted gone;
-  std::lock_guard lk(mu_);
-  slot_list out = take_exact(slots_, bytes);
-  if (out.capacity_bytes() == 0) evict_for_miss_locked(slots_, buffers_, bytes, gone);
+  slot_list out;
+  {
+    evicted gone;
+    std::lock_guard lk(mu_);
+    out = take_nearest_locked(slots_, buffers_, bytes, gone);
+    if (out.capacity_bytes() == 0) evict_for_miss_locked(slots_, buffers_, bytes, gone);
+  }
+  if (out.capacity_bytes() != 0) out.remap_bytes(bytes);
   return out;
 }
 
@@ -222,9 +257,20 @@ std::size_t buffer_cache::trim_unused() {
   return before - bytes_;
 }
 
-std::size_t buffer_cache::cached_bytes() const {
+std::size_t buffer_cache::cached_bytes() const { return bytes_.load(std::memory_order_relaxed); }
+
+void buffer_cache::fit_bound(std::size_t allowance) {
+  if (bytes_.load(std::memory_order_relaxed) == 0) return;  // the common case at many partitions
+  evicted gone;  // unmapped after the lock is released
   std::lock_guard lk(mu_);
-  return bytes_;
+  const std::size_t limit = bound() + allowance;
+  while (bytes_ > limit && (!buffers_.empty() || !slots_.empty())) {
+    if (!buffers_.empty() && (slots_.empty() || buffers_.size() >= slots_.size())) {
+      evict_front_locked(buffers_, gone);
+    } else {
+      evict_front_locked(slots_, gone);
+    }
+  }
 }
 
 }  // namespace kprod::producer_detail

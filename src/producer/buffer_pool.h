@@ -32,10 +32,14 @@ namespace kprod::producer_detail {
 // burst of batches larger than the cache and the next linger period maps
 // the same amount afresh.
 //
-// What is kept is bounded by the free part of buffer.memory, clamped to
-// [floor, 2 * floor] with floor = min(buffer.memory / 8, 4 MiB), and a miss
-// unmaps as many kept bytes as it is about to map (oldest first, same kind
-// first), and at least down to that bound as it is at the miss.
+// What is kept is bounded by the free part of buffer.memory, but at least
+// floor = min(buffer.memory / 8, 4 MiB), less the storage arena's resident
+// free pages, and the bound holds at every moment: the pool brings the
+// cache down to it whenever it hands out budget (fit_bound; plus what it
+// hands out, which the taker's take then removes from the cache), so kept
+// items and the budget in use hold at most max(buffer.memory, in use +
+// floor) together, and one batch more for an instant. A miss unmaps as many kept bytes as it is about to map (oldest
+// first, same kind first), and at least down to the bound.
 // - The eviction on a miss keeps mapped bytes at most the most the producer
 //   had in use at once, so sizes that stopped matching do not pile up
 //   beside fresh mappings (without it, 10 B records: 17 -> 30 MB).
@@ -43,11 +47,16 @@ namespace kprod::producer_detail {
 //   a kept buffer stays resident up to the most it was ever filled, where a
 //   fresh one is resident only where written; caching the whole budget there
 //   raised peak RSS by ~4 MB (100 KB records) for little CPU.
-// - The cap (2 * floor) bounds what kept buffers add to peak RSS: an
-//   acknowledgement frees a whole linger period's batches at once, and kept
-//   in full (up to the free budget) they raised 100 B records' peak by
-//   ~5 MB. 8 MiB keeps nearly all of the page-fault savings (100 B: ~10k
-//   faults per 2M records, vs ~33k with 4 MiB).
+// - Up to the whole free budget, not a fixed cap: with a cap of 2 * floor
+//   (8 MiB), 8 sending threads at a full buffer (100 B records, 1 MB
+//   batches) mapped ~200 MB afresh per 4M records - each ack frees more
+//   than the cap, and the next batches faulted it all in again: 55-61k page
+//   faults against 12-17k with one thread. The cap once bounded what kept
+//   buffers added to peak RSS (an ack frees a linger period's batches at
+//   once: 100 B records +5 MB); enforcing the bound whenever budget is
+//   handed out (fit_bound) bounds it instead, and serving every size from
+//   the nearest kept one (take) no longer leaves kept buffers larger than
+//   what they hold.
 // - The floor keeps recycling alive when the buffer is full, exactly when
 //   every new batch would otherwise be a fresh mapping (min(floor, free
 //   budget) cached nothing: 100 KB records fell to 0.8x librdkafka).
@@ -66,20 +75,26 @@ namespace kprod::producer_detail {
 // 32 MiB).
 class buffer_cache {
  public:
-  // Keeps between `floor` and 2 * floor bytes: as much of the free budget
-  // (budget - *used) as fits in that range, less what `arena` holds
-  // resident in free blocks.
+  // Keeps as much of the free budget (budget - *used) as there is, at
+  // least `floor` bytes, less what `arena` holds resident in free blocks.
   buffer_cache(std::size_t floor_bytes, std::int64_t budget, const std::atomic<std::int64_t>* used,
                const protocol::storage_arena* arena = nullptr)
       : floor_(floor_bytes), budget_(budget), used_(used), arena_(arena) {}
   // Keeps up to `bound_bytes` (tests).
   explicit buffer_cache(std::size_t bound_bytes) : floor_(bound_bytes), budget_(0), used_(nullptr) {}
 
-  // A kept buffer of exactly `capacity` bytes, else an empty one (and what
-  // is kept shrinks by `capacity`: the caller maps it afresh).
+  // A kept buffer with a capacity of exactly `capacity` bytes: one kept at
+  // that size, else the nearest kept size remapped to it (the smallest
+  // larger one, shrunk; else the largest smaller one, grown); else, with no
+  // buffer kept, an empty one (and what is kept shrinks by `capacity`: the
+  // caller maps it afresh). Remapping keeps the pages the two sizes share
+  // resident: at a full buffer, batch sizes wander between powers of two
+  // (batches sent early for want of memory), and exact matches only missed
+  // ~40% of takes with 8 sending threads (100 B records, 1 MB batches),
+  // each a fresh mapping faulting in every page while a kept one of
+  // another size was unmapped.
   protocol::batch_buffer take(std::size_t capacity);
-  // A kept slot list with exactly `bytes` of capacity, else an empty one
-  // (likewise).
+  // A kept slot list with `bytes` of capacity (likewise).
   slot_list take_slots(std::size_t bytes);
   // Keeps `b` if it fits the bound; otherwise frees it.
   void give(protocol::batch_buffer&& b);
@@ -87,6 +102,12 @@ class buffer_cache {
   // Unmaps every item kept since before the previous call and not taken;
   // returns the bytes unmapped. Called periodically (the I/O thread).
   std::size_t trim_unused();
+  // Unmaps kept items, oldest first, down to bound() + `allowance`. The
+  // pool calls it whenever it hands out budget, with what it handed out as
+  // the allowance: a new batch reserves its bytes first and takes its
+  // buffer from the cache next, which brings what is kept down by as much
+  // (a hit, or a miss's eviction). Cheap when nothing is kept.
+  void fit_bound(std::size_t allowance);
   std::size_t cached_bytes() const;
   // What may be kept now.
   std::size_t bound() const noexcept;
@@ -111,8 +132,12 @@ class buffer_cache {
   template <typename T, typename Other>
   void evict_for_miss_locked(std::deque<entry<T>>& same, std::deque<entry<Other>>& other, std::size_t bytes,
                              evicted& out);
-  template <typename T>
-  T take_exact(std::deque<entry<T>>& from, std::size_t bytes);
+  // The kept item of exactly `bytes`, else the nearest size (see take());
+  // an empty T when none is kept. An item of another size makes room as a
+  // miss of the bytes its remap maps afresh would (evict_for_miss_locked).
+  template <typename T, typename Other>
+  T take_nearest_locked(std::deque<entry<T>>& from, std::deque<entry<Other>>& other, std::size_t bytes,
+                        evicted& out);
   // Keeps `item` if it fits the bound (making room oldest first), else frees it.
   template <typename T>
   void keep(std::deque<entry<T>>& into, T&& item);
@@ -124,7 +149,7 @@ class buffer_cache {
   mutable std::mutex mu_;
   std::deque<entry<protocol::batch_buffer>> buffers_;  // oldest first
   std::deque<entry<slot_list>> slots_;               // oldest first
-  std::size_t bytes_ = 0;                              // both lists
+  std::atomic<std::size_t> bytes_{0};                  // both lists; written under mu_
   std::uint64_t generation_ = 0;
 };
 
@@ -147,6 +172,7 @@ class buffer_pool {
   void force_reserve(std::int64_t n) noexcept {
     used_.fetch_add(n, std::memory_order_acq_rel);
     claimed_.fetch_add(n, std::memory_order_acq_rel);
+    cache_.fit_bound(static_cast<std::size_t>(std::max<std::int64_t>(n, 0)));
   }
   void release(std::int64_t n);
 
@@ -180,6 +206,8 @@ class buffer_pool {
   };
   // Callers that do not wait: claims and takes n if every claim fits.
   bool claim_if_fits(std::int64_t n) noexcept;
+  // reserve()'s wait in the FIFO of waiters (n > what is free now).
+  bool wait_for(std::int64_t n, std::chrono::milliseconds max_wait);
   // A waiter, whose n is already claimed: takes it once it fits.
   bool take_claimed_if_fits(std::int64_t n) noexcept;
 

@@ -81,6 +81,13 @@ void slot_list::reserve_bytes(std::size_t n) {
   cap_ = n;
 }
 
+void slot_list::remap_bytes(std::size_t n) {
+  if (n == cap_) return;
+  if (arena_ != nullptr && n > cap_) arena_->yield_resident(n - cap_);
+  data_ = static_cast<unsigned char*>(reallocate_mapped(data_, cap_, n));
+  cap_ = n;
+}
+
 void slot_list::move_range_to(slot_list& dst, std::int32_t from, std::int32_t to) {
   for (std::size_t at = 0; at < used_;) {
     auto& h = *reinterpret_cast<slot_header*>(data_ + at);

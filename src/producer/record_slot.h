@@ -74,6 +74,11 @@ class slot_list {
 
   // Grows the storage to at least n bytes (moving the handlers).
   void reserve_bytes(std::size_t n);
+  // An empty, mapped slot list (capacity at least
+  // mapped_allocation_threshold, not an arena block) gets a capacity of
+  // exactly n >= mapped_allocation_threshold by mremap, keeping its pages up
+  // to the smaller size (as batch_buffer::remap).
+  void remap_bytes(std::size_t n);
   // Appends an entry, growing the storage if needed (by doubling); `done`
   // becomes empty.
   void push(detail::completion&& done, std::int64_t timestamp_ms, std::int32_t offset_delta, std::int32_t key_size,

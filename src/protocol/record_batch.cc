@@ -48,6 +48,18 @@ std::uint8_t* batch_buffer::grow(std::size_t n) {
   return grow_outside(p_, size_, cap_, n);
 }
 
+void batch_buffer::remap(std::size_t n) {
+  if (n == cap_) return;
+  // Growth maps fresh pages beyond the old end: the arena gives back as many
+  // resident free ones first, as grow() does.
+  if (arena_ != nullptr && mapping_bytes(n) > mapping_bytes(cap_)) {
+    arena_->yield_resident(mapping_bytes(n) - mapping_bytes(cap_));
+  }
+  p_ = grow_outside(p_, std::min(size_, n), cap_, n);
+  cap_ = n;
+  size_ = std::min(size_, n);
+}
+
 void batch_buffer::release(std::uint8_t* p, std::size_t cap) noexcept {
   if (p != nullptr && arena_ != nullptr && arena_->owns(p)) {
     arena_->deallocate(p, cap);

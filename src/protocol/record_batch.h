@@ -157,6 +157,13 @@ class batch_buffer {
     p_ = grow(n);
     cap_ = n;
   }
+  // A mapped buffer (capacity at least mapped_threshold, not an arena
+  // block) gets a capacity of exactly n >= mapped_threshold, by mremap:
+  // pages up to the smaller of the two capacities stay (resident where they
+  // were), so a recycled mapping serves another size without faulting in
+  // afresh what it already had. Contents beyond n are lost. Throws
+  // std::bad_alloc.
+  void remap(std::size_t n);
   // Size becomes n; bytes past the old size are uninitialised.
   void resize_uninitialized(std::size_t n) {
     reserve(n);

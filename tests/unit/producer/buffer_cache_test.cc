@@ -1,8 +1,12 @@
 // buffer_cache keeps recycled batch buffers and slot lists up to the free
-// part of buffer.memory and a floor, also when the budget is used up, unmaps on a miss what the
-// caller will map, and trims what sat unused; batch_buffer and slot_list
-// switch to their own mappings for large sizes without losing contents.
+// part of buffer.memory and a floor, also when the budget is used up, and at
+// every moment the pool hands out budget; serves other sizes from the
+// nearest kept one by remapping it; unmaps on a miss what the caller will
+// map, and trims what sat unused; batch_buffer and slot_list switch to their
+// own mappings for large sizes without losing contents.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <memory>
@@ -21,16 +25,16 @@ protocol::batch_buffer buffer_of(std::size_t cap) {
   return b;
 }
 
-TEST(BufferCache, KeepsTheFreeBudgetBetweenAFloorAndTwiceItEvenWhenTheBudgetIsUsedUp) {
+TEST(BufferCache, KeepsTheFreeBudgetAndAtLeastAFloorEvenWhenTheBudgetIsUsedUp) {
   buffer_pool pool(8 << 20);  // floor: min(8 MiB / 8, 4 MiB) = 1 MiB
   buffer_cache& c = pool.cache();
-  EXPECT_EQ(c.bound(), std::size_t{2} << 20) << "capped at twice the floor";
+  EXPECT_EQ(c.bound(), std::size_t{8} << 20) << "all of the free budget";
   ASSERT_TRUE(pool.try_reserve(6 << 20));
   EXPECT_EQ(c.bound(), std::size_t{2} << 20);
-  ASSERT_TRUE(pool.try_reserve(1 << 19));
-  EXPECT_EQ(c.bound(), std::size_t{3} << 19) << "the free budget, between floor and cap";
-  pool.release(1 << 19);
-  for (int i = 0; i < 8; ++i) c.give(buffer_of(256 << 10));
+  ASSERT_TRUE(pool.try_reserve(3 << 19));
+  EXPECT_EQ(c.bound(), std::size_t{1} << 20) << "the floor, with less free";
+  pool.release(3 << 19);
+  for (int i = 0; i < 10; ++i) c.give(buffer_of(256 << 10));
   EXPECT_EQ(c.cached_bytes(), std::size_t{2} << 20);  // the oldest went
   ASSERT_TRUE(pool.try_reserve(2 << 20));
   EXPECT_EQ(c.bound(), std::size_t{1} << 20);
@@ -43,7 +47,29 @@ TEST(BufferCache, KeepsTheFreeBudgetBetweenAFloorAndTwiceItEvenWhenTheBudgetIsUs
   pool.release(8 << 20);
 }
 
-TEST(BufferCache, TakeReturnsOnlyExactCapacities) {
+// The bound holds whenever budget is handed out, not only when something is
+// given back: kept items never sit beside a budget that filled up meanwhile
+// (by arena-sized batches, growth, ...), beyond what the taker takes next.
+TEST(BufferCache, HandingOutBudgetBringsWhatIsKeptDownToTheBoundPlusTheAmountHandedOut) {
+  buffer_pool pool(8 << 20);  // floor 1 MiB
+  buffer_cache& c = pool.cache();
+  for (int i = 0; i < 16; ++i) c.give(buffer_of(256 << 10));
+  ASSERT_EQ(c.cached_bytes(), std::size_t{4} << 20);
+  ASSERT_TRUE(pool.try_reserve(3 << 20));  // free 5 MiB: bound 5 MiB + 3 MiB allowance
+  EXPECT_EQ(c.cached_bytes(), std::size_t{4} << 20);
+  ASSERT_TRUE(pool.reserve(3 << 20, std::chrono::milliseconds(0)));  // free 2 MiB, + 3 MiB
+  EXPECT_EQ(c.cached_bytes(), std::size_t{4} << 20);
+  ASSERT_TRUE(pool.try_reserve(1 << 20));  // free 1 MiB (the floor), + 1 MiB
+  EXPECT_EQ(c.cached_bytes(), std::size_t{2} << 20) << "oldest unmapped";
+  pool.force_reserve(1 << 20);  // past the budget: the floor, + 1 MiB
+  EXPECT_EQ(c.cached_bytes(), std::size_t{2} << 20);
+  pool.force_reserve(1 << 19);
+  EXPECT_EQ(c.cached_bytes(), std::size_t{3} << 19);
+  EXPECT_EQ(c.take(256 << 10).capacity(), std::size_t{256} << 10) << "the newest kept";
+  pool.release((8 << 20) + (1 << 19));
+}
+
+TEST(BufferCache, TakeReturnsTheCapacityKeptAtThatSizeFirst) {
   buffer_pool pool(8 << 20);
   buffer_cache& c = pool.cache();
   c.give(buffer_of(128 << 10));
@@ -72,41 +98,87 @@ TEST(BufferCache, KeepsOnlyMappedStorage) {
   EXPECT_EQ(c.cached_bytes(), protocol::batch_buffer::mapped_threshold);
 }
 
-// What the caller maps afresh after a miss is unmapped from the cache first,
-// so kept bytes plus bytes in use never exceed the most ever in use (peak RSS
-// does not grow with sizes that stopped matching).
-TEST(BufferCache, AMissUnmapsAsMuchAsTheCallerWillMapOldestAndSameKindFirst) {
+// Another size is served from the nearest kept one, remapped to exactly the
+// capacity asked for (which the caller accounts in buffer.memory): the
+// smallest larger one (shrunk), else the largest smaller one (grown).
+TEST(BufferCache, AnotherSizeIsServedByRemappingTheNearestKeptOne) {
+  buffer_pool pool(16 << 20);
+  buffer_cache& c = pool.cache();
+  c.give(buffer_of(128 << 10));
+  c.give(buffer_of(1 << 20));
+  c.give(buffer_of(512 << 10));
+  auto b = c.take(256 << 10);
+  EXPECT_EQ(b.capacity(), std::size_t{256} << 10);
+  EXPECT_EQ(c.cached_bytes(), (std::size_t{128} << 10) + (std::size_t{1} << 20)) << "the 512 KiB one, shrunk";
+  b.resize_uninitialized(b.capacity());
+  std::memset(b.data(), 0x5a, b.size());  // all of it writable
+  auto big = c.take(2 << 20);
+  EXPECT_EQ(big.capacity(), std::size_t{2} << 20) << "the 1 MiB one, grown";
+  big.resize_uninitialized(big.capacity());
+  std::memset(big.data(), 0xa5, big.size());
+  slot_list v;
+  v.reserve_bytes(512 << 10);
+  c.give(std::move(v));
+  slot_list w = c.take_slots(300 << 10);
+  EXPECT_EQ(w.capacity_bytes(), std::size_t{300} << 10);
+  EXPECT_TRUE(w.empty());
+  w.push(detail::completion::from([](delivery_report) {}), 1, 0, 1, 1);
+  EXPECT_EQ(w.size(), 1u);
+}
+
+// Shrinking keeps the pages the buffer had: the point of remapping instead
+// of mapping afresh is not to fault them in again.
+TEST(BufferCache, AShrunkBufferKeepsItsPagesResident) {
+  buffer_pool pool(16 << 20);
+  buffer_cache& c = pool.cache();
+  auto b = buffer_of(1 << 20);
+  b.resize_uninitialized(b.capacity());
+  std::memset(b.data(), 1, b.size());  // every page resident
+  c.give(std::move(b));
+  auto got = c.take(512 << 10);
+  ASSERT_EQ(got.capacity(), std::size_t{512} << 10);
+  const long page = sysconf(_SC_PAGESIZE);
+  std::vector<unsigned char> resident((got.capacity() + static_cast<std::size_t>(page) - 1) / static_cast<std::size_t>(page));
+  ASSERT_EQ(mincore(got.data(), got.capacity(), resident.data()), 0);
+  for (unsigned char r : resident) ASSERT_TRUE(r & 1) << "a page of the kept buffer was dropped";
+}
+
+// What the caller maps afresh after a miss (nothing of its kind kept) is
+// unmapped from the cache first, so kept bytes plus bytes in use never exceed
+// the most ever in use (peak RSS does not grow with sizes that stopped
+// matching); likewise what a grown buffer maps afresh.
+TEST(BufferCache, AMissUnmapsAsMuchAsTheCallerWillMap) {
   buffer_pool pool(8 << 20);
   buffer_cache& c = pool.cache();
   slot_list v;
   v.reserve_bytes(256 << 10);
-  const std::size_t slot_bytes = v.capacity_bytes();
-  c.give(std::move(v));                 // oldest, other kind
-  c.give(buffer_of(128 << 10));         // oldest buffer
-  c.give(buffer_of(256 << 10));
-  c.give(buffer_of(128 << 10));         // newest
-  // Miss: 192 KiB will be mapped; the two oldest buffers (384 KiB) go.
-  EXPECT_EQ(c.take(192 << 10).capacity(), 0u);
-  EXPECT_EQ(c.cached_bytes(), slot_bytes + (std::size_t{128} << 10));
-  EXPECT_EQ(c.take(128 << 10).capacity(), std::size_t{128} << 10);  // the newest still there
-  EXPECT_EQ(c.cached_bytes(), slot_bytes);
-  EXPECT_EQ(c.take(200 << 10).capacity(), 0u);  // nothing of the same kind: the slots go
+  c.give(std::move(v));
+  ASSERT_EQ(c.cached_bytes(), std::size_t{256} << 10);
+  EXPECT_EQ(c.take(192 << 10).capacity(), 0u) << "no buffer kept: a miss";
+  EXPECT_EQ(c.cached_bytes(), 0u) << "the slots went to make room";
+  c.give(buffer_of(128 << 10));  // oldest
+  c.give(buffer_of(128 << 10));
+  c.give(buffer_of(128 << 10));  // newest
+  // Grown from 128 KiB to 320 KiB: 192 KiB mapped afresh, so the oldest
+  // (128 KiB) and the next (the rest) go; the newest was taken.
+  EXPECT_EQ(c.take(320 << 10).capacity(), std::size_t{320} << 10);
   EXPECT_EQ(c.cached_bytes(), 0u);
   EXPECT_EQ(c.take(256 << 10).capacity(), 0u);  // an empty cache misses without harm
 }
 
-// Items kept while the budget had room (up to twice the floor) do not stay
-// beside a fresh mapping once the buffer has filled up: a miss also brings
-// the cache down to the bound as it is now.
-TEST(BufferCache, AMissAlsoUnmapsDownToTheBoundOfTheMoment) {
-  buffer_pool pool(8 << 20);  // floor 1 MiB, cap 2 MiB
+// Items kept while the budget had room do not stay beside a fresh mapping
+// once the buffer has filled up: a miss, or a take of another size, also
+// brings the cache down to the bound as it is now.
+TEST(BufferCache, ATakeOfAnotherSizeAlsoUnmapsDownToTheBoundOfTheMoment) {
+  buffer_pool pool(8 << 20);  // floor 1 MiB
   buffer_cache& c = pool.cache();
   for (int i = 0; i < 8; ++i) c.give(buffer_of(256 << 10));
   ASSERT_EQ(c.cached_bytes(), std::size_t{2} << 20);
-  ASSERT_TRUE(pool.try_reserve(8 << 20));  // the buffer fills up
+  pool.force_reserve(6 << 20);  // the buffer fills up (allowance: 6 MiB, nothing unmapped yet)
+  pool.force_reserve(2 << 20);
   ASSERT_EQ(c.bound(), std::size_t{1} << 20);
-  EXPECT_EQ(c.take(192 << 10).capacity(), 0u);
-  EXPECT_EQ(c.cached_bytes(), std::size_t{1} << 20) << "not just the 192 KiB the caller maps";
+  EXPECT_EQ(c.take(192 << 10).capacity(), std::size_t{192} << 10);
+  EXPECT_EQ(c.cached_bytes(), std::size_t{1} << 20) << "not just the 256 KiB one taken";
   EXPECT_EQ(c.take(256 << 10).capacity(), std::size_t{256} << 10) << "the newest kept";
   pool.release(8 << 20);
 }
@@ -114,22 +186,24 @@ TEST(BufferCache, AMissAlsoUnmapsDownToTheBoundOfTheMoment) {
 // The arena's resident free pages and the kept mappings are both memory
 // held for batches to come: they share the bound.
 TEST(BufferCache, TheArenasResidentFreePagesCountAgainstTheBound) {
-  buffer_pool pool(8 << 20);  // floor 1 MiB, cap 2 MiB
+  buffer_pool pool(8 << 20);  // floor 1 MiB
   buffer_cache& c = pool.cache();
   protocol::storage_arena& arena = pool.arena();
-  ASSERT_EQ(c.bound(), std::size_t{2} << 20);
+  ASSERT_EQ(c.bound(), std::size_t{8} << 20);
   std::vector<void*> blocks;
   for (int i = 0; i < 12; ++i) {
     blocks.push_back(arena.allocate(64 << 10));
     ASSERT_NE(blocks.back(), nullptr);
     std::memset(blocks.back(), 1, 64 << 10);
   }
-  EXPECT_EQ(c.bound(), std::size_t{2} << 20) << "blocks in use are not spare";
+  EXPECT_EQ(c.bound(), std::size_t{8} << 20) << "blocks in use are not spare";
   for (void* b : blocks) arena.deallocate(b, 64 << 10);
   ASSERT_EQ(arena.free_resident_bytes(), std::size_t{768} << 10);
+  ASSERT_TRUE(pool.try_reserve(6 << 20));  // free 2 MiB
   EXPECT_EQ(c.bound(), std::size_t{1280} << 10);
   for (int i = 0; i < 8; ++i) c.give(buffer_of(256 << 10));
   EXPECT_EQ(c.cached_bytes(), std::size_t{1280} << 10);
+  pool.release(6 << 20);
 }
 
 TEST(BufferCache, OldestGoFirstWhenFull) {
@@ -171,7 +245,8 @@ TEST(BufferCache, RecyclesSlotListsInTheSameBudget) {
   EXPECT_TRUE(back.empty());
   EXPECT_EQ(c.cached_bytes(), 0u);
   c.give(std::move(back));
-  EXPECT_EQ(c.take_slots(cap + 1).capacity_bytes(), 0u);  // exact capacities only
+  EXPECT_EQ(c.take_slots(cap + 4096).capacity_bytes(), cap + 4096);  // remapped to the size asked for
+  EXPECT_EQ(c.cached_bytes(), 0u);
 }
 
 TEST(BatchBuffer, GrowingPastTheMappedThresholdKeepsTheBytes) {
