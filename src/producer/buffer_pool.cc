@@ -113,7 +113,8 @@ namespace kprod::producer_detail {
 std::size_t buffer_cache::bound() const noexcept {
   if (!used_) return floor_;
   const std::int64_t free_bytes = budget_ - used_->load(std::memory_order_relaxed);
-  const std::size_t b = std::max(floor_, static_cast<std::size_t>(std::max<std::int64_t>(free_bytes, 0)));
+  const std::size_t b = std::min(cap_.load(std::memory_order_relaxed),
+                                 std::max(floor_, static_cast<std::size_t>(std::max<std::int64_t>(free_bytes, 0))));
   const std::size_t spare = arena_ != nullptr ? arena_->free_resident_bytes() : 0;
   return b > spare ? b - spare : 0;
 }
@@ -197,7 +198,10 @@ protocol::batch_buffer buffer_cache::take(std::size_t capacity) {
     evicted gone;  // unmapped after the lock is released
     std::lock_guard lk(mu_);
     out = take_nearest_locked(buffers_, slots_, capacity, gone);
-    if (out.capacity() == 0) evict_for_miss_locked(buffers_, slots_, capacity, gone);
+    if (out.capacity() == 0) {
+      note_miss_locked(capacity);
+      evict_for_miss_locked(buffers_, slots_, capacity, gone);
+    }
   }
   // Exactly the capacity asked for, which is what the caller accounts in
   // buffer.memory. Remapped without the lock (a system call).
@@ -212,7 +216,10 @@ slot_list buffer_cache::take_slots(std::size_t bytes) {
     evicted gone;
     std::lock_guard lk(mu_);
     out = take_nearest_locked(slots_, buffers_, bytes, gone);
-    if (out.capacity_bytes() == 0) evict_for_miss_locked(slots_, buffers_, bytes, gone);
+    if (out.capacity_bytes() == 0) {
+      note_miss_locked(bytes);
+      evict_for_miss_locked(slots_, buffers_, bytes, gone);
+    }
   }
   if (out.capacity_bytes() != 0) out.remap_bytes(bytes);
   return out;
@@ -258,6 +265,22 @@ std::size_t buffer_cache::trim_unused() {
 }
 
 std::size_t buffer_cache::cached_bytes() const { return bytes_.load(std::memory_order_relaxed); }
+
+void buffer_cache::note_miss_locked(std::size_t bytes) {
+  if (!used_) return;
+  const std::int64_t used = used_->load(std::memory_order_relaxed);
+  if (used >= high_water_) {
+    high_water_ = used;  // the producer grows: nothing it had is being refilled
+    return;
+  }
+  const std::size_t most = static_cast<std::size_t>(std::max<std::int64_t>(budget_, 0));
+  cap_.store(std::min(most, cap_.load(std::memory_order_relaxed) + bytes), std::memory_order_relaxed);
+}
+
+void buffer_cache::decay_cap() noexcept {
+  const std::size_t c = cap_.load(std::memory_order_relaxed);
+  if (c > 2 * floor_) cap_.store(c - std::max<std::size_t>((c - 2 * floor_) / 8, 1), std::memory_order_relaxed);
+}
 
 void buffer_cache::fit_bound(std::size_t allowance) {
   if (bytes_.load(std::memory_order_relaxed) == 0) return;  // the common case at many partitions

@@ -118,6 +118,7 @@ clock::time_point sender::run_once(clock::time_point now) {
   // own: an idle producer still wakes for the idle check above).
   if (now >= next_arena_trim_) {
     acc_.pool().arena().trim_unused();
+    acc_.pool().cache().decay_cap();
     next_arena_trim_ = now + arena_trim_interval;
   }
   next = std::min(next, cluster_.poll(now));

@@ -25,16 +25,16 @@ protocol::batch_buffer buffer_of(std::size_t cap) {
   return b;
 }
 
-TEST(BufferCache, KeepsTheFreeBudgetAndAtLeastAFloorEvenWhenTheBudgetIsUsedUp) {
-  buffer_pool pool(8 << 20);  // floor: min(8 MiB / 8, 4 MiB) = 1 MiB
+TEST(BufferCache, KeepsTheFreeBudgetBetweenAFloorAndACapEvenWhenTheBudgetIsUsedUp) {
+  buffer_pool pool(8 << 20);  // floor: min(8 MiB / 8, 4 MiB) = 1 MiB; cap 2 MiB to start with
   buffer_cache& c = pool.cache();
-  EXPECT_EQ(c.bound(), std::size_t{8} << 20) << "all of the free budget";
+  EXPECT_EQ(c.bound(), std::size_t{2} << 20) << "the cap";
   ASSERT_TRUE(pool.try_reserve(6 << 20));
   EXPECT_EQ(c.bound(), std::size_t{2} << 20);
-  ASSERT_TRUE(pool.try_reserve(3 << 19));
-  EXPECT_EQ(c.bound(), std::size_t{1} << 20) << "the floor, with less free";
-  pool.release(3 << 19);
-  for (int i = 0; i < 10; ++i) c.give(buffer_of(256 << 10));
+  ASSERT_TRUE(pool.try_reserve(1 << 19));
+  EXPECT_EQ(c.bound(), std::size_t{3} << 19) << "the free budget, between floor and cap";
+  pool.release(1 << 19);
+  for (int i = 0; i < 8; ++i) c.give(buffer_of(256 << 10));
   EXPECT_EQ(c.cached_bytes(), std::size_t{2} << 20);  // the oldest went
   ASSERT_TRUE(pool.try_reserve(2 << 20));
   EXPECT_EQ(c.bound(), std::size_t{1} << 20);
@@ -47,26 +47,51 @@ TEST(BufferCache, KeepsTheFreeBudgetAndAtLeastAFloorEvenWhenTheBudgetIsUsedUp) {
   pool.release(8 << 20);
 }
 
+// The cap follows what the producer refills: a miss that maps afresh memory
+// it had in use before (an acknowledgement freed more than was kept) raises
+// it by the bytes missed, growth does not, and it decays back to 2 * floor.
+TEST(BufferCache, RefillMissesRaiseTheCapWhichDecaysBack) {
+  buffer_pool pool(8 << 20);  // floor 1 MiB, cap 2 MiB
+  buffer_cache& c = pool.cache();
+  ASSERT_TRUE(pool.try_reserve(1 << 20));
+  EXPECT_EQ(c.take(1 << 20).capacity(), 0u);  // growing: a miss that raises nothing
+  ASSERT_TRUE(pool.try_reserve(1 << 20));
+  EXPECT_EQ(c.take(1 << 20).capacity(), 0u);
+  EXPECT_EQ(c.bound(), std::size_t{2} << 20);
+  pool.release(2 << 20);
+  ASSERT_TRUE(pool.try_reserve(1 << 20));      // refilling what was in use before
+  EXPECT_EQ(c.take(1 << 20).capacity(), 0u);  // (nothing kept)
+  EXPECT_EQ(c.bound(), std::size_t{3} << 20) << "raised by the miss";
+  c.decay_cap();
+  EXPECT_EQ(c.bound(), (std::size_t{3} << 20) - (std::size_t{1} << 17)) << "an eighth of the excess";
+  for (int i = 0; i < 200; ++i) c.decay_cap();
+  EXPECT_EQ(c.bound(), std::size_t{2} << 20);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(c.take(1 << 20).capacity(), 0u);
+  EXPECT_EQ(c.bound(), std::size_t{7} << 20) << "never past the budget (here: the free part of it)";
+  pool.release(1 << 20);
+  EXPECT_EQ(c.bound(), std::size_t{8} << 20);
+}
+
 // The bound holds whenever budget is handed out, not only when something is
 // given back: kept items never sit beside a budget that filled up meanwhile
 // (by arena-sized batches, growth, ...), beyond what the taker takes next.
 TEST(BufferCache, HandingOutBudgetBringsWhatIsKeptDownToTheBoundPlusTheAmountHandedOut) {
-  buffer_pool pool(8 << 20);  // floor 1 MiB
+  buffer_pool pool(32 << 20);  // floor 4 MiB, cap 8 MiB
   buffer_cache& c = pool.cache();
-  for (int i = 0; i < 16; ++i) c.give(buffer_of(256 << 10));
-  ASSERT_EQ(c.cached_bytes(), std::size_t{4} << 20);
-  ASSERT_TRUE(pool.try_reserve(3 << 20));  // free 5 MiB: bound 5 MiB + 3 MiB allowance
-  EXPECT_EQ(c.cached_bytes(), std::size_t{4} << 20);
-  ASSERT_TRUE(pool.reserve(3 << 20, std::chrono::milliseconds(0)));  // free 2 MiB, + 3 MiB
-  EXPECT_EQ(c.cached_bytes(), std::size_t{4} << 20);
-  ASSERT_TRUE(pool.try_reserve(1 << 20));  // free 1 MiB (the floor), + 1 MiB
-  EXPECT_EQ(c.cached_bytes(), std::size_t{2} << 20) << "oldest unmapped";
+  for (int i = 0; i < 40; ++i) c.give(buffer_of(256 << 10));
+  ASSERT_EQ(c.cached_bytes(), std::size_t{8} << 20);
+  ASSERT_TRUE(pool.try_reserve(20 << 20));  // free 12 MiB: bound 8 MiB, + 20 MiB allowance
+  EXPECT_EQ(c.cached_bytes(), std::size_t{8} << 20);
+  ASSERT_TRUE(pool.reserve(6 << 20, std::chrono::milliseconds(0)));  // free 6 MiB, + 6 MiB
+  EXPECT_EQ(c.cached_bytes(), std::size_t{8} << 20);
+  ASSERT_TRUE(pool.try_reserve(3 << 20));  // free 3 MiB: the floor, + 3 MiB
+  EXPECT_EQ(c.cached_bytes(), std::size_t{7} << 20) << "oldest unmapped";
+  pool.force_reserve(2 << 20);  // the floor, + 2 MiB
+  EXPECT_EQ(c.cached_bytes(), std::size_t{6} << 20);
   pool.force_reserve(1 << 20);  // past the budget: the floor, + 1 MiB
-  EXPECT_EQ(c.cached_bytes(), std::size_t{2} << 20);
-  pool.force_reserve(1 << 19);
-  EXPECT_EQ(c.cached_bytes(), std::size_t{3} << 19);
+  EXPECT_EQ(c.cached_bytes(), std::size_t{5} << 20);
   EXPECT_EQ(c.take(256 << 10).capacity(), std::size_t{256} << 10) << "the newest kept";
-  pool.release((8 << 20) + (1 << 19));
+  pool.release(32 << 20);
 }
 
 TEST(BufferCache, TakeReturnsTheCapacityKeptAtThatSizeFirst) {
@@ -186,24 +211,22 @@ TEST(BufferCache, ATakeOfAnotherSizeAlsoUnmapsDownToTheBoundOfTheMoment) {
 // The arena's resident free pages and the kept mappings are both memory
 // held for batches to come: they share the bound.
 TEST(BufferCache, TheArenasResidentFreePagesCountAgainstTheBound) {
-  buffer_pool pool(8 << 20);  // floor 1 MiB
+  buffer_pool pool(8 << 20);  // floor 1 MiB, cap 2 MiB
   buffer_cache& c = pool.cache();
   protocol::storage_arena& arena = pool.arena();
-  ASSERT_EQ(c.bound(), std::size_t{8} << 20);
+  ASSERT_EQ(c.bound(), std::size_t{2} << 20);
   std::vector<void*> blocks;
   for (int i = 0; i < 12; ++i) {
     blocks.push_back(arena.allocate(64 << 10));
     ASSERT_NE(blocks.back(), nullptr);
     std::memset(blocks.back(), 1, 64 << 10);
   }
-  EXPECT_EQ(c.bound(), std::size_t{8} << 20) << "blocks in use are not spare";
+  EXPECT_EQ(c.bound(), std::size_t{2} << 20) << "blocks in use are not spare";
   for (void* b : blocks) arena.deallocate(b, 64 << 10);
   ASSERT_EQ(arena.free_resident_bytes(), std::size_t{768} << 10);
-  ASSERT_TRUE(pool.try_reserve(6 << 20));  // free 2 MiB
   EXPECT_EQ(c.bound(), std::size_t{1280} << 10);
   for (int i = 0; i < 8; ++i) c.give(buffer_of(256 << 10));
   EXPECT_EQ(c.cached_bytes(), std::size_t{1280} << 10);
-  pool.release(6 << 20);
 }
 
 TEST(BufferCache, OldestGoFirstWhenFull) {
