@@ -131,9 +131,9 @@ void buffer_cache::evict_front_locked(std::deque<entry<T>>& from, evicted& out) 
   from.pop_front();
 }
 
-void buffer_cache::make_room_locked(std::size_t incoming, evicted& out) {
+void buffer_cache::make_room_locked(std::size_t incoming, evicted& out, std::size_t allowance) {
   // Oldest first from whichever list is longer: recent sizes predict the next.
-  const std::size_t limit = bound();
+  const std::size_t limit = bound() + allowance;
   while (bytes_ + incoming > limit && (!buffers_.empty() || !slots_.empty())) {
     if (!buffers_.empty() && (slots_.empty() || buffers_.size() >= slots_.size())) {
       evict_front_locked(buffers_, out);
@@ -286,14 +286,7 @@ void buffer_cache::fit_bound(std::size_t allowance) {
   if (bytes_.load(std::memory_order_relaxed) == 0) return;  // the common case at many partitions
   evicted gone;  // unmapped after the lock is released
   std::lock_guard lk(mu_);
-  const std::size_t limit = bound() + allowance;
-  while (bytes_ > limit && (!buffers_.empty() || !slots_.empty())) {
-    if (!buffers_.empty() && (slots_.empty() || buffers_.size() >= slots_.size())) {
-      evict_front_locked(buffers_, gone);
-    } else {
-      evict_front_locked(slots_, gone);
-    }
-  }
+  make_room_locked(0, gone, allowance);
 }
 
 }  // namespace kprod::producer_detail

@@ -133,7 +133,9 @@ class buffer_cache {
     void emplace_back(slot_list&& v) { slots.push_back(std::move(v)); }
   };
   // Caller holds mu_ for all of these.
-  void make_room_locked(std::size_t incoming, evicted& out);
+  // Unmaps kept items, oldest first from the longer list, until `incoming`
+  // more fit the bound (plus `allowance`).
+  void make_room_locked(std::size_t incoming, evicted& out, std::size_t allowance = 0);
   template <typename T>
   void evict_front_locked(std::deque<entry<T>>& from, evicted& out);
   template <typename T, typename Other>
