@@ -179,7 +179,12 @@ T buffer_cache::take_nearest_locked(std::deque<entry<T>>& from, std::deque<entry
     const bool better = have > bytes ? (kept < bytes || have < kept) : (kept < bytes && have > kept);
     if (better) best = i;
   }
-  if (best == from.size()) return T{};
+  if (best == from.size()) {
+    // A miss: the caller maps `bytes` afresh.
+    note_miss_locked(bytes);
+    evict_for_miss_locked(from, other, bytes, out);
+    return T{};
+  }
   T item = std::move(from[best].item);
   from.erase(from.begin() + static_cast<std::ptrdiff_t>(best));
   const std::size_t have = bytes_of(item);
@@ -198,10 +203,6 @@ protocol::batch_buffer buffer_cache::take(std::size_t capacity) {
     evicted gone;  // unmapped after the lock is released
     std::lock_guard lk(mu_);
     out = take_nearest_locked(buffers_, slots_, capacity, gone);
-    if (out.capacity() == 0) {
-      note_miss_locked(capacity);
-      evict_for_miss_locked(buffers_, slots_, capacity, gone);
-    }
   }
   // Exactly the capacity asked for, which is what the caller accounts in
   // buffer.memory. Remapped without the lock (a system call).
@@ -216,10 +217,6 @@ slot_list buffer_cache::take_slots(std::size_t bytes) {
     evicted gone;
     std::lock_guard lk(mu_);
     out = take_nearest_locked(slots_, buffers_, bytes, gone);
-    if (out.capacity_bytes() == 0) {
-      note_miss_locked(bytes);
-      evict_for_miss_locked(slots_, buffers_, bytes, gone);
-    }
   }
   if (out.capacity_bytes() != 0) out.remap_bytes(bytes);
   return out;

@@ -142,8 +142,9 @@ class buffer_cache {
   void evict_for_miss_locked(std::deque<entry<T>>& same, std::deque<entry<Other>>& other, std::size_t bytes,
                              evicted& out);
   // The kept item of exactly `bytes`, else the nearest size (see take());
-  // an empty T when none is kept. An item of another size makes room as a
-  // miss of the bytes its remap maps afresh would (evict_for_miss_locked).
+  // an empty T when none is kept, after handling the miss (note_miss_locked,
+  // evict_for_miss_locked). An item of another size makes room as a miss of
+  // the bytes its remap maps afresh would.
   template <typename T, typename Other>
   T take_nearest_locked(std::deque<entry<T>>& from, std::deque<entry<Other>>& other, std::size_t bytes,
                         evicted& out);
