@@ -5,6 +5,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
 
@@ -217,15 +218,33 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
       // a record that fits the open batch's buffer touches no shared counter.
       // Waiting for memory happens with no lock held (the I/O thread frees it).
       std::int64_t held = reserved_to_wait;
+      memory_gate gate;  // only a send that may block waits behind another
       for (;;) {
-        const std::int64_t need = append_to_partition(t, p, args, done, held, {}, nullptr);
+        const std::int64_t need = append_to_partition(t, p, args, done, held, {}, nullptr, may_block ? &gate : nullptr);
         if (need == 0) break;
         tl.unlock();
         if (deadline == clock::time_point{}) deadline = clock::now() + cfg_.max_block;
+        if (need == follow_memory_waiter) {
+          // Another thread waits for memory for this partition: wait for it,
+          // holding nothing (it may need what this one holds), then retry.
+          if (held) pool_.release(held);
+          held = 0;
+          const auto now = clock::now();
+          if (closing_ || now >= deadline) {
+            leave_memory_followers(gate);
+            if (closing_) return error(client_errc::producer_closed, "producer is closing");
+            return error(client_errc::queue_full, "buffer.memory exhausted for max.block.ms");
+          }
+          futex_wait_for(gate.queue->memory_turn, gate.turn, deadline - now);
+          tl.lock();
+          continue;
+        }
         const std::int64_t more = need - held;
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        // Rounded up: the wait never ends before max.block.ms.
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
         const bool got = reserve(more, may_block, std::max(left, std::chrono::milliseconds(0)));
         if (!got) {
+          leave_memory_gate(gate);
           if (held) pool_.release(held);
           if (closing_) return error(client_errc::producer_closed, "producer is closing");
           return error(client_errc::queue_full,
@@ -318,7 +337,7 @@ std::size_t storage_bytes(std::size_t n) noexcept {
 
 std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t partition, const record_args& a,
                                               detail::completion& done, std::int64_t& held, clock::time_point now,
-                                              const std::uint64_t* pending_epoch) {
+                                              const std::uint64_t* pending_epoch, memory_gate* gate) {
   partition_queue& q = *t.partitions[static_cast<std::size_t>(partition)];
   const std::size_t limit = static_cast<std::size_t>(std::max<std::int32_t>(cfg_.batch_size, 1));
   constexpr std::size_t header = protocol::batch_v2::header_size;
@@ -327,21 +346,55 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
   bool wake = false;
   // A batch closed here as full is compressed off the I/O thread: by a seal
   // thread, or by this one once q.mu is released (`to_seal`). The sealer
-  // wakes the I/O thread when it is done, not the close.
-  producer_batch* to_seal = nullptr;
+  // wakes the I/O thread when it is done, not the close. Up to two: the open
+  // batch the record did not fit, and the new one it filled on its own
+  // (larger than batch.size) when the caller held memory for it already (a
+  // record that waited for metadata). One slot lost the first of them: it
+  // stayed "being sealed" at the front of its queue, and its partition sent
+  // nothing more.
+  std::array<producer_batch*, 2> to_seal{};
   // Whether sealing `to_seal` must wake the I/O thread. Not when a batch of
   // this partition is in flight: its response wakes the I/O thread, which
   // then sends this one with whatever else is ready (in one request). A wake
   // per full batch was a system call and a context switch per batch: with
   // 4 KB batches (600 partitions at linger 5 ms) more CPU than the records.
   bool seal_wake = true;
+  bool wake_followers = false;  // the memory gate was handed on (see memory_needed)
+  auto seal_claimed = [&] {
+    for (producer_batch* s : to_seal) {
+      if (s) sealers_.seal_claimed(*s, seal_wake);
+    }
+  };
+  // Memory is short for this append (`need` bytes, more than `held`): the
+  // caller reserves it, or waits for the thread that already does (see
+  // partition_queue's memory gate). Called with q.mu held; releases it.
+  auto memory_needed = [&](std::unique_lock<partition_mutex>& lk, std::int64_t need) -> std::int64_t {
+    std::int64_t out = need;
+    if (gate != nullptr) {
+      gate->queue = &q;
+      if (gate->waiter) {
+        // Still the waiter (needs more than it got): keeps the role.
+      } else if (q.memory_waiter) {
+        ++q.memory_followers;
+        gate->turn = q.memory_turn.load(std::memory_order_relaxed);
+        out = follow_memory_waiter;
+      } else {
+        q.memory_waiter = true;
+        gate->waiter = true;
+      }
+    }
+    lk.unlock();
+    seal_claimed();
+    if (wake) wake_();
+    return out;
+  };
   auto close_full = [&](producer_batch& full) {
     close_batch(q, full);
     if (q.batches.front().get() == &full) q.ready_hint.store(0, std::memory_order_relaxed);
     if (!sealers_.offloads()) {
       wake = true;
     } else if (sealers_.hand_off(full)) {
-      to_seal = &full;
+      to_seal[to_seal[0] ? 1 : 0] = &full;
       seal_wake = q.in_flight == 0;
     }
   };
@@ -385,11 +438,7 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
           // it instead would, under memory pressure, send batches only as
           // large as the memory that happened to be free, and the broker's
           // cost per batch bounds a saturated producer's throughput.
-          const std::int64_t need = cost();  // the growth, just enough (more than held)
-          lk.unlock();
-          if (to_seal) sealers_.seal_claimed(*to_seal, seal_wake);
-          if (wake) wake_();
-          return need;
+          return memory_needed(lk, cost());  // the growth, just enough (more than held)
         } else {
           // Big enough: closed (it becomes ready and frees memory once
           // sent); it must not size the next batch, which is sized like this
@@ -422,12 +471,7 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
         }
       }
       const std::int64_t need = cost();
-      if (need > held) {
-        lk.unlock();
-        if (to_seal) sealers_.seal_claimed(*to_seal, seal_wake);
-        if (wake) wake_();
-        return need;  // the caller reserves `need` (maybe waiting) and calls again
-      }
+      if (need > held) return memory_needed(lk, need);  // the caller reserves it (maybe waiting) and calls again
       held -= need;
       auto nb = std::make_unique<producer_batch>();
       if (now == clock::time_point{}) now = clock::now();  // only a new batch needs the time
@@ -478,13 +522,46 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       b->slots.prefetch_after_push(slots_before);  // as the builder's
     }
     ++b->record_count;
-    b->queue_bytes += static_cast<std::int64_t>(a.upper);
-    q.queued_bytes += static_cast<std::int64_t>(a.upper);
     if (b->builder.size_bytes() >= limit) close_full(*b);
+    if (gate != nullptr && gate->waiter) {
+      gate->waiter = false;
+      wake_followers = release_memory_gate_locked(q);
+    }
   }
-  if (to_seal) sealers_.seal_claimed(*to_seal, seal_wake);
+  if (wake_followers) wake_memory_followers(q);
+  seal_claimed();
   if (wake) wake_();
   return 0;
+}
+
+bool accumulator::release_memory_gate_locked(partition_queue& q) {
+  q.memory_waiter = false;
+  if (q.memory_followers == 0) return false;
+  q.memory_followers = 0;
+  q.memory_turn.fetch_add(1, std::memory_order_relaxed);  // under q.mu: a follower read it there
+  return true;
+}
+
+void accumulator::wake_memory_followers(partition_queue& q) { futex_wake_all(q.memory_turn); }
+
+void accumulator::leave_memory_followers(const memory_gate& gate) {
+  std::lock_guard lk(gate.queue->mu);
+  // Still counted only if the gate was not handed on since (that resets the
+  // count; taking one off then could leave a newer follower unwoken).
+  if (gate.queue->memory_turn.load(std::memory_order_relaxed) == gate.turn && gate.queue->memory_followers > 0) {
+    --gate.queue->memory_followers;
+  }
+}
+
+void accumulator::leave_memory_gate(memory_gate& gate) {
+  if (!gate.waiter || gate.queue == nullptr) return;
+  gate.waiter = false;
+  bool wake;
+  {
+    std::lock_guard lk(gate.queue->mu);
+    wake = release_memory_gate_locked(*gate.queue);
+  }
+  if (wake) wake_memory_followers(*gate.queue);
 }
 
 bool accumulator::reserve(std::int64_t bytes, bool may_block, std::chrono::milliseconds max_wait) {

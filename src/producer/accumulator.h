@@ -57,7 +57,6 @@ struct partition_queue {
   // dependent cache miss fewer per record with hundreds of partitions).
   producer_batch* last = nullptr;
   std::deque<std::unique_ptr<producer_batch>> batches;  // front = oldest
-  std::int64_t queued_bytes = 0;                        // under mu: wire bound of queued records
   std::uint64_t next_batch_id = 0;                      // under mu
   // Under mu: size of this partition's last closed batch, which sizes the
   // next batch's buffer.
@@ -95,6 +94,19 @@ struct partition_queue {
   // For the adaptive partitioner's load stats: batches queued + in flight,
   // refreshed with the hints and whenever in_flight changes.
   std::atomic<std::int32_t> load{0};
+
+  // The memory gate (under mu; memory_turn is also a futex word). Set while
+  // a sending thread waits for buffer.memory to open or grow this
+  // partition's batch. Another thread that needs memory here meanwhile waits
+  // for that one (memory_turn changes when it is done) instead of reserving
+  // a batch of its own: each found an open batch once back and gave its
+  // reservation up again, but held it while waiting - with 8 sending threads
+  // and a full buffer, ~290 such 1.5 MB reservations per 4 M records, budget
+  // no batch could use, and the buffer cache unmapped kept buffers to stay
+  // within buffer.memory meanwhile.
+  bool memory_waiter = false;
+  int memory_followers = 0;
+  std::atomic<std::uint32_t> memory_turn{0};
 };
 
 // A record waiting for its topic's metadata: owned copies of its bytes.
@@ -265,9 +277,31 @@ class accumulator {
   // used is subtracted). Returns 0 once appended, else the bytes the caller
   // must hold before calling again (nothing was changed but closing the
   // open batch).
+  //
+  // `gate` (sending threads that may block; null for the I/O thread, which
+  // never waits): the partition's memory gate (partition_queue). When memory
+  // is needed and another thread waits for it here already, returns
+  // follow_memory_waiter with gate->turn set, and the caller waits for
+  // gate->queue's memory_turn to change (wait_memory_turn) before calling
+  // again; otherwise the caller becomes the waiter (gate->waiter) until an
+  // append succeeds or it calls leave_memory_gate.
+  struct memory_gate {
+    partition_queue* queue = nullptr;
+    bool waiter = false;
+    std::uint32_t turn = 0;
+  };
+  static constexpr std::int64_t follow_memory_waiter = -1;
   std::int64_t append_to_partition(topic_state& t, std::int32_t partition, const record_args& a,
                                    detail::completion& done, std::int64_t& held, clock::time_point now,
-                                   const std::uint64_t* pending_epoch);
+                                   const std::uint64_t* pending_epoch, memory_gate* gate = nullptr);
+  // Returns `gate`'s waiter role (it gave up waiting for memory) and wakes
+  // the threads that wait for it.
+  static void leave_memory_gate(memory_gate& gate);
+  // A follower gives up (max.block.ms, closing): no longer counted.
+  static void leave_memory_followers(const memory_gate& gate);
+  // Caller holds q.mu: hands the gate on (clears it, wakes followers).
+  static bool release_memory_gate_locked(partition_queue& q);
+  static void wake_memory_followers(partition_queue& q);
   // A batch that cannot grow for want of memory is closed (and sent) from
   // this size on; a smaller one waits for memory instead.
   static std::size_t grow_or_close_bytes(std::size_t batch_limit) noexcept;

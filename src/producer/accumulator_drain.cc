@@ -165,8 +165,6 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         t.last_used = now;
         times.drained = now;
         ++q.in_flight;
-        q.queued_bytes -= b.queue_bytes;
-        b.queue_bytes = 0;
         out.by_node[q.leader].push_back(std::move(q.batches.front()));
         q.batches.pop_front();
         refresh_ready_hint(q);
@@ -202,7 +200,7 @@ void accumulator::release_buffer(producer_batch& b) {
   // A split piece other than the first holds no reservation of its own.
   if (cap == 0 || b.reserved_bytes < static_cast<std::int64_t>(cap)) return;
   if (b.cache) {
-    b.cache->give(sealed_bytes ? std::move(b.sealed) : b.builder.take_buffer());
+    b.cache->give(sealed_bytes ? std::move(b.sealed) : b.builder.take_buffer(), cap);  // released below
   } else if (sealed_bytes) {
     b.sealed = {};
   } else {
@@ -217,7 +215,6 @@ void accumulator::batch_done(const producer_batch& b) {
   if (q) {
     std::lock_guard ql(q->mu);
     if (b.in_flight) --q->in_flight;
-    q->queued_bytes -= b.queue_bytes;
     q->load.store(static_cast<std::int32_t>(q->batches.size()) + q->in_flight, std::memory_order_relaxed);
   }
   pool_.release(b.reserved_bytes);

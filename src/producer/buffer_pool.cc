@@ -110,9 +110,10 @@ std::size_t buffer_pool::waiters() const {
 
 namespace kprod::producer_detail {
 
-std::size_t buffer_cache::bound() const noexcept {
+std::size_t buffer_cache::bound(std::size_t releasing) const noexcept {
   if (!used_) return floor_;
-  const std::int64_t free_bytes = budget_ - used_->load(std::memory_order_relaxed);
+  const std::int64_t free_bytes =
+      budget_ - used_->load(std::memory_order_relaxed) + static_cast<std::int64_t>(releasing);
   const std::size_t b = std::min(cap_.load(std::memory_order_relaxed),
                                  std::max(floor_, static_cast<std::size_t>(std::max<std::int64_t>(free_bytes, 0))));
   const std::size_t spare = arena_ != nullptr ? arena_->free_resident_bytes() : 0;
@@ -131,9 +132,10 @@ void buffer_cache::evict_front_locked(std::deque<entry<T>>& from, evicted& out) 
   from.pop_front();
 }
 
-void buffer_cache::make_room_locked(std::size_t incoming, evicted& out, std::size_t allowance) {
+void buffer_cache::make_room_locked(std::size_t incoming, evicted& out, std::size_t allowance,
+                                    std::size_t releasing) {
   // Oldest first from whichever list is longer: recent sizes predict the next.
-  const std::size_t limit = bound() + allowance;
+  const std::size_t limit = bound(releasing) + allowance;
   while (bytes_ + incoming > limit && (!buffers_.empty() || !slots_.empty())) {
     if (!buffers_.empty() && (slots_.empty() || buffers_.size() >= slots_.size())) {
       evict_front_locked(buffers_, out);
@@ -223,12 +225,12 @@ slot_list buffer_cache::take_slots(std::size_t bytes) {
 }
 
 template <typename T>
-void buffer_cache::keep(std::deque<entry<T>>& into, T&& item) {
+void buffer_cache::keep(std::deque<entry<T>>& into, T&& item, std::size_t releasing) {
   const std::size_t bytes = bytes_of(item);
   evicted gone;  // unmapped after the lock is released
   std::lock_guard lk(mu_);
-  make_room_locked(bytes, gone);
-  if (bytes_ + bytes > bound()) {
+  make_room_locked(bytes, gone, 0, releasing);
+  if (bytes_ + bytes > bound(releasing)) {
     gone.emplace_back(std::move(item));
     return;
   }
@@ -236,17 +238,17 @@ void buffer_cache::keep(std::deque<entry<T>>& into, T&& item) {
   into.push_back({std::move(item), generation_});
 }
 
-void buffer_cache::give(protocol::batch_buffer&& b) {
+void buffer_cache::give(protocol::batch_buffer&& b, std::size_t releasing) {
   // Smaller ones (arena blocks among them) are freed by the caller's object.
   if (b.capacity() < protocol::batch_buffer::mapped_threshold) return;
   b.clear();
-  keep(buffers_, std::move(b));
+  keep(buffers_, std::move(b), releasing);
 }
 
 void buffer_cache::give(slot_list&& v) {
   if (bytes_of(v) < mapped_allocation_threshold) return;  // as for buffers
   v.clear();  // destroys the (already invoked) completions
-  keep(slots_, std::move(v));
+  keep(slots_, std::move(v), 0);
 }
 
 std::size_t buffer_cache::trim_unused() {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <ctime>
 
 namespace kprod::producer_detail {
 namespace {
@@ -43,5 +44,19 @@ void partition_mutex::lock_contended() noexcept {
 }
 
 void partition_mutex::wake_one() noexcept { futex(state_, FUTEX_WAKE, 1); }
+
+void futex_wait_for(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                    std::chrono::nanoseconds timeout) noexcept {
+  if (timeout <= std::chrono::nanoseconds::zero()) return;
+  const auto s = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+  timespec ts{static_cast<time_t>(s.count()), static_cast<long>((timeout - s).count())};
+  // A relative timeout (FUTEX_WAIT); returns at once unless `word` is still `expected`.
+  syscall(SYS_futex, const_cast<std::uint32_t*>(reinterpret_cast<const std::uint32_t*>(&word)),
+          FUTEX_WAIT | FUTEX_PRIVATE_FLAG, expected, &ts, nullptr, 0);
+}
+
+void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept {
+  futex(word, FUTEX_WAKE, INT_MAX);
+}
 
 }  // namespace kprod::producer_detail

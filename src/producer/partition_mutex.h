@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 namespace kprod::producer_detail {
@@ -40,5 +41,12 @@ class partition_mutex {
 
   std::atomic<std::uint32_t> state_{0};
 };
+
+// Sleeps while `word` holds `expected`, at most `timeout` (it may return
+// early, spuriously too: callers re-check); and wakes every such sleeper.
+// Private futexes: the word is never shared with another process.
+void futex_wait_for(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                    std::chrono::nanoseconds timeout) noexcept;
+void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept;
 
 }  // namespace kprod::producer_detail

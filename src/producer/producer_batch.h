@@ -62,7 +62,6 @@ struct producer_batch {
   std::atomic<seal_state> state{seal_state::open};
   int attempts = 0;
   std::int32_t record_count = 0;
-  std::int64_t queue_bytes = 0;            // counted in partition_queue::queued_bytes
   protocol::record_batch_builder builder;  // while open
   slot_list slots;
   std::uint64_t flush_epoch = 0;           // see flush_tracker

@@ -237,6 +237,32 @@ TEST(Accumulator, ASendThatWaitedForMemoryDoesNotRestartTheWaitingList) {
   EXPECT_EQ(f.pool.used(), 0) << "every reservation went into a batch, and back";
 }
 
+// A record that waited for metadata holds memory for a batch of its own, so
+// one append can close two batches: the open one it does not fit, and the
+// new one it fills alone (larger than batch.size). Both must be sealed: the
+// first one stayed "being sealed" at the front of its queue, and nothing of
+// its partition was sent again.
+TEST(Accumulator, AnAppendThatClosesTwoBatchesSealsBoth) {
+  fixture f(make_config(/*batch_size=*/1024));
+  ASSERT_TRUE(f.send("t", 0, std::string(600, 'a')).ok());   // both wait for metadata
+  ASSERT_TRUE(f.send("t", 0, std::string(2000, 'b')).ok());  // larger than batch.size
+  f.known("t", 1);
+  std::vector<std::size_t> values;
+  for (int round = 0; round < 3; ++round) {
+    auto d = f.drain(clock::now() + 1h);
+    for (auto& b : f.take_all(d)) {
+      ASSERT_TRUE(b->is_sealed());
+      auto view = protocol::parse_batch(b->sealed);
+      ASSERT_TRUE(view.ok()) << view.error().message();
+      auto recs = protocol::read_records(*view);
+      ASSERT_TRUE(recs.ok()) << recs.error().message();
+      for (const auto& r : *recs) values.push_back(r.value ? r.value->size() : 0);
+      f.acc.batch_done(*b);
+    }
+  }
+  EXPECT_EQ(values, (std::vector<std::size_t>{600, 2000})) << "both batches sent, in order";
+}
+
 TEST(Accumulator, RecordLargerThanMaxRequestSizeIsRefused) {
   auto cfg = make_config();
   fixture f(cfg);

@@ -47,6 +47,27 @@ TEST(BufferCache, KeepsTheFreeBudgetBetweenAFloorAndACapEvenWhenTheBudgetIsUsedU
   pool.release(8 << 20);
 }
 
+// A completed batch's buffer is given before its reservation goes back to
+// the pool (so that a sender waiting for memory cannot map a fresh buffer
+// while this one still exists), and the budget it is about to free counts
+// as free: at a full buffer it was kept only within the floor, and with 8
+// sending threads most freed 1 MB buffers were unmapped and their
+// successors mapped afresh.
+TEST(BufferCache, ABufferGivenJustBeforeItsReservationIsReleasedCountsThatAsFree) {
+  buffer_pool pool(8 << 20);  // floor 1 MiB, cap 2 MiB
+  buffer_cache& c = pool.cache();
+  constexpr std::size_t batch = std::size_t{3} << 19;  // 1.5 MiB: beyond the floor
+  ASSERT_TRUE(pool.try_reserve(8 << 20));              // all of it in use
+  c.give(buffer_of(batch));
+  EXPECT_EQ(c.cached_bytes(), 0u) << "counted as in use: only the floor may be kept";
+  c.give(buffer_of(batch), batch);
+  EXPECT_EQ(c.cached_bytes(), batch) << "its own reservation is about to be free";
+  pool.release(static_cast<std::int64_t>(batch));
+  ASSERT_TRUE(pool.try_reserve(static_cast<std::int64_t>(batch)));  // the next batch
+  EXPECT_EQ(c.take(batch).capacity(), batch) << "and serves the next batch";
+  pool.release(8 << 20);
+}
+
 // The cap follows what the producer refills: a miss that maps afresh memory
 // it had in use before (an acknowledgement freed more than was kept) raises
 // it by the bytes missed, growth does not, and it decays back to 2 * floor.
