@@ -109,6 +109,10 @@ struct partition_queue {
   std::atomic<std::uint32_t> memory_turn{0};
 };
 
+// Budget a batch takes beside its buffer and slots: the object itself and
+// its queue entry.
+inline constexpr std::int64_t batch_bookkeeping_bytes = 64 + static_cast<std::int64_t>(sizeof(producer_batch));
+
 // A record waiting for its topic's metadata: owned copies of its bytes.
 struct pending_record {
   std::optional<std::int32_t> partition;

@@ -1,7 +1,8 @@
 // accumulator_drain.cc - the I/O thread's side of the accumulator: which
 // batches are ready, draining them into requests (one batch per partition
 // per request), putting retries back, releasing completed batches, and
-// delivery-timeout expiry. Appending is in accumulator.cc.
+// delivery-timeout expiry. Appending is in accumulator.cc and
+// accumulator_partition.cc.
 #include "producer/accumulator.h"
 #include "producer/idempotence.h"
 
