@@ -242,7 +242,7 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
         const bool got = reserve(more, may_block, std::max(left, std::chrono::milliseconds(0)));
         if (!got) {
-          leave_memory_gate(gate);
+          leave_memory_gate(gate);  // before the error is built: followers retry meanwhile
           if (held) pool_.release(held);
           if (closing_) return error(client_errc::producer_closed, "producer is closing");
           return error(client_errc::queue_full,

@@ -290,6 +290,13 @@ class accumulator {
   // again; otherwise the caller becomes the waiter (gate->waiter) until an
   // append succeeds or it calls leave_memory_gate.
   struct memory_gate {
+    memory_gate() = default;
+    memory_gate(const memory_gate&) = delete;
+    memory_gate& operator=(const memory_gate&) = delete;
+    // The role ends with the send however it ends (an exception included):
+    // a gate left set would make every later send to the partition that
+    // needs memory wait its whole max.block.ms for nobody.
+    ~memory_gate() { leave_memory_gate(*this); }
     partition_queue* queue = nullptr;
     bool waiter = false;
     std::uint32_t turn = 0;
