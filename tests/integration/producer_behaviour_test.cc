@@ -342,6 +342,44 @@ TEST(ProducerBehaviour, RecordsForAMissingTopicWaitAndAreDeliveredOnceItAppears)
   EXPECT_TRUE(test::exited_cleanly((*mc)->stop()));
 }
 
+// Records that waited for metadata are appended by the I/O thread, each
+// holding memory for a batch of its own: a record larger than batch.size
+// after a smaller one of its partition closes two batches in one append
+// (exactly so when it has no completion slot: send() without a callback).
+// Both must go out: the first one used to stay "being sealed" forever, and
+// flush() never returned.
+TEST(ProducerBehaviour, LargeAndSmallRecordsThatWaitedForMetadataAreAllDelivered) {
+  auto mc = test::mock_cluster::start(3, {});
+  ASSERT_TRUE(mc.ok()) << mc.error().message();
+  ASSERT_TRUE((*mc)->set_topic_error("late", 3).ok());  // UNKNOWN_TOPIC_OR_PARTITION until cleared
+  auto p = producer::create(properties{
+      {"bootstrap.servers", (*mc)->bootstrap()}, {"linger.ms", "0"}, {"batch.size", "1024"}});
+  ASSERT_TRUE(p.ok()) << p.error().message();
+  const std::string key = "same-key";  // one partition, in this order
+  std::vector<std::string> values;
+  for (int i = 0; i < 8; ++i) values.emplace_back(i % 2 == 0 ? 600 : 2000, static_cast<char>('a' + i));
+  std::vector<consumed_record> expected;
+  for (int i = 0; i < 8; ++i) {
+    record r = make_record("late", key, values[static_cast<std::size_t>(i)], {}, kBaseTs + i);
+    ASSERT_TRUE((*p)->send(r).ok());
+    consumed_record e;
+    e.key = key;
+    e.value = values[static_cast<std::size_t>(i)];
+    e.timestamp_ms = kBaseTs + i;
+    expected.push_back(e);
+  }
+  std::this_thread::sleep_for(300ms);  // the records wait for the topic
+  ASSERT_TRUE((*mc)->set_topic_error("late", 0).ok());
+  ASSERT_TRUE((*p)->flush(30s).ok()) << "a batch never left its partition's queue";
+  ASSERT_TRUE((*p)->close(10s).ok());
+  auto kc = test::consume_with_kcat((*mc)->bootstrap(), "late", 60s);
+  ASSERT_TRUE(kc.ok()) << kc.error().message();
+  ASSERT_FALSE(kc->empty());
+  for (auto& e : expected) e.partition = kc->front().partition;
+  expect_consumed((*mc)->bootstrap(), "late", expected);
+  EXPECT_TRUE(test::exited_cleanly((*mc)->stop()));
+}
+
 // Faults while records are in flight, for an idempotent producer (acks=all,
 // the default) and a plain one (acks=1, max.in.flight=1, which keeps order
 // without idempotence).
