@@ -326,6 +326,18 @@ class accumulator {
   // One waiting record into its batch; caller holds t.mu (either way). An
   // error is the record's to report (its reservation is already released).
   kprod::error append_pending_locked(topic_state& t, pending_record& pr, clock::time_point now);
+  // Idempotence, as drain() sends `b` (the front of `q`): whether it is
+  // stamped now (first send, or its partition moved to a new producer id or
+  // epoch; a retry under the same ones resends the same bytes), and with what.
+  static bool needs_stamp(const partition_queue& q, const producer_batch& b, bool idempotent) noexcept {
+    return idempotent && (b.base_sequence < 0 || b.producer_id != q.seq_producer_id ||
+                          b.producer_epoch != q.seq_producer_epoch);
+  }
+  protocol::batch_producer_fields stamp_for(const partition_queue& q, const producer_batch& b,
+                                            bool idempotent) const noexcept {
+    if (!needs_stamp(q, b, idempotent)) return {};
+    return {q.seq_producer_id, q.seq_producer_epoch, q.next_sequence, transactional_};
+  }
   bool batch_ready(const producer_batch& b, clock::time_point now, bool exhausted,
                    clock::time_point& next_check) const;
   // pool_.try_reserve, else (buffer full) flags memory_short_, wakes the I/O

@@ -139,7 +139,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
           // front, so `b` is still the front afterwards.
           b.state.store(seal_state::sealing, std::memory_order_relaxed);
           ql.unlock();
-          auto sealed = sealers_.seal_here(b);
+          auto sealed = sealers_.seal_here(b, stamp_for(q, b, idempotent));
           ql.lock();
           if (!sealed.ok()) continue;  // cannot happen short of a codec failure; retried next round
         }
@@ -153,14 +153,17 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         // Stamp on first send, and again after the partition moved to a new
         // producer id or epoch; a retry under the same ones resends the
         // same bytes.
-        if (idempotent && (b.base_sequence < 0 || b.producer_id != q.seq_producer_id ||
-                           b.producer_epoch != q.seq_producer_epoch)) {
-          b.producer_id = q.seq_producer_id;
-          b.producer_epoch = q.seq_producer_epoch;
-          b.base_sequence = q.next_sequence;
+        if (needs_stamp(q, b, idempotent)) {
+          const protocol::batch_producer_fields f = stamp_for(q, b, idempotent);
+          b.producer_id = f.producer_id;
+          b.producer_epoch = f.producer_epoch;
+          b.base_sequence = f.base_sequence;
           q.next_sequence = static_cast<std::int32_t>(
               (static_cast<std::int64_t>(q.next_sequence) + b.record_count) & 0x7fffffff);
-          protocol::restamp_batch(b.sealed, {b.producer_id, b.producer_epoch, b.base_sequence, transactional_});
+          if (b.sealed_stamp != f) {
+            protocol::restamp_batch(b.sealed, f);
+            b.sealed_stamp = f;
+          }
         }
         b.in_flight = true;
         t.last_used = now;

@@ -27,12 +27,13 @@ std::unique_ptr<seal_workers::codec_slot> seal_workers::make_slot() const {
   return slot;
 }
 
-kprod::result<void> seal_workers::seal_with(producer_batch& b, codec_slot& slot) {
+kprod::result<void> seal_workers::seal_with(producer_batch& b, codec_slot& slot,
+                                            const protocol::batch_producer_fields& stamp) {
   if (before_seal_) before_seal_(b);
-  protocol::batch_producer_fields f;  // producer fields are stamped when first sent
-  auto bytes = b.builder.seal_buffer(f, slot.comp.get(), slot.scratch);
+  auto bytes = b.builder.seal_buffer(stamp, slot.comp.get(), slot.scratch);
   if (!bytes.ok()) return bytes.error();
   b.sealed = std::move(bytes.value());  // same buffer, same capacity: reserved_bytes still holds
+  b.sealed_stamp = stamp;
   return {};
 }
 
@@ -107,8 +108,8 @@ void seal_workers::reclaim_wait(producer_batch& b) {
   while (!reclaim(b)) std::this_thread::yield();
 }
 
-kprod::result<void> seal_workers::seal_here(producer_batch& b) {
-  auto r = seal_with(b, io_slot_);
+kprod::result<void> seal_workers::seal_here(producer_batch& b, const protocol::batch_producer_fields& stamp) {
+  auto r = seal_with(b, io_slot_, stamp);
   b.state.store(r.ok() ? seal_state::sealed : seal_state::open, std::memory_order_release);
   return r;
 }

@@ -75,8 +75,10 @@ class seal_workers {
   // leave its queue now). Sealers take no partition lock, so this ends.
   void reclaim_wait(producer_batch& b);
   // I/O thread: seals `b` (which reclaim() gave it, then marked `sealing`
-  // under the partition lock) on this thread, with no lock held.
-  kprod::result<void> seal_here(producer_batch& b);
+  // under the partition lock) on this thread, with no lock held, with the
+  // producer fields it is about to be stamped with (so that stamping it
+  // finds them there: see producer_batch::sealed_stamp).
+  kprod::result<void> seal_here(producer_batch& b, const protocol::batch_producer_fields& stamp);
 
   // Stops and joins the workers (jobs still queued are dropped: shutdown
   // has taken every batch out of the queues before). Later hand-offs are
@@ -93,7 +95,8 @@ class seal_workers {
     std::vector<std::uint8_t> scratch;
   };
   std::unique_ptr<codec_slot> make_slot() const;
-  kprod::result<void> seal_with(producer_batch& b, codec_slot& slot);
+  kprod::result<void> seal_with(producer_batch& b, codec_slot& slot,
+                                const protocol::batch_producer_fields& stamp = {});
   void finish(producer_batch& b, bool ok, bool wake);
   void run();
 

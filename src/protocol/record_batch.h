@@ -99,6 +99,7 @@ struct batch_producer_fields {
   std::int16_t producer_epoch = -1;
   std::int32_t base_sequence = -1;
   bool transactional = false;
+  bool operator==(const batch_producer_fields&) const = default;
 };
 
 // A growable byte buffer whose growth leaves the new bytes uninitialised

@@ -122,6 +122,42 @@ TEST(Accumulator, IdempotentSequencesAreConsecutivePerPartitionInAppendOrder) {
   }
 }
 
+// A batch the I/O thread seals as it drains it (its linger ended) is sealed
+// with the producer fields it is sent with (`sealed_stamp`), so stamping it
+// has nothing to patch; a batch sealed before (full, by the sending thread)
+// is stamped when drained. Either way the bytes carry the batch's fields
+// under a valid CRC, also when the producer epoch changes.
+TEST(Accumulator, BatchesCarryTheirStampUnderAValidCrcHoweverTheyWereSealed) {
+  fixture f(make_config(/*batch_size=*/200));
+  f.known("t", 2);
+  for (std::int16_t epoch = 0; epoch < 2; ++epoch) {
+    // Partition 0: one open batch (sealed as drained). Partition 1: a batch
+    // closed full by the next record (sealed by the sender), then an open one.
+    ASSERT_TRUE(f.send("t", 0, std::string(30, 'a')).ok());
+    ASSERT_TRUE(f.send("t", 1, std::string(120, 'b')).ok());
+    ASSERT_TRUE(f.send("t", 1, std::string(120, 'c')).ok());
+    std::map<std::int32_t, std::int32_t> next_seq;  // the new epoch counts from 0 again
+    int batches = 0;
+    for (int round = 0; round < 4; ++round) {
+      auto d = f.drain(clock::now() + 1h, 7, epoch);
+      for (auto& b : f.take_all(d)) {
+        ++batches;
+        auto v = protocol::parse_batch(b->sealed);  // verifies the CRC
+        ASSERT_TRUE(v.ok()) << v.error().message();
+        const std::int32_t seq = next_seq[b->partition];
+        EXPECT_EQ(v->header.producer_id, 7);
+        EXPECT_EQ(v->header.producer_epoch, epoch);
+        EXPECT_EQ(v->header.base_sequence, seq);
+        EXPECT_EQ(b->base_sequence, seq);
+        EXPECT_EQ(b->sealed_stamp, (protocol::batch_producer_fields{7, epoch, seq, false}));
+        next_seq[b->partition] = seq + b->record_count;
+        f.acc.batch_done(*b);  // acknowledged: nothing holds the partitions at the old epoch
+      }
+    }
+    EXPECT_EQ(batches, 3) << "epoch " << epoch;
+  }
+}
+
 TEST(Accumulator, RetriedBatchGoesBackBeforeNewerOnesAndWaitsForItsBackoff) {
   fixture f(make_config(/*batch_size=*/100));
   f.known("t", 1);
