@@ -239,7 +239,7 @@ class accumulator {
   // The earliest delivery deadline among queued batches/pending records.
   clock::time_point next_expiry() const;
 
-  partition_queue* queue(const std::string& topic, std::int32_t partition);
+  partition_queue* queue(std::string_view topic, std::int32_t partition);
   void for_each_queue(const std::function<void(topic_state&, std::int32_t, partition_queue&)>& fn);
 
   // flush(): every batch is ready regardless of linger while > 0.

@@ -185,7 +185,7 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
 }
 
 void accumulator::reenqueue(std::unique_ptr<producer_batch> b) {
-  partition_queue* q = queue(std::string(b->topic), b->partition);
+  partition_queue* q = queue(b->topic, b->partition);
   if (!q) return;
   std::lock_guard ql(q->mu);
   --q->in_flight;
@@ -215,7 +215,7 @@ void accumulator::release_buffer(producer_batch& b) {
 }
 
 void accumulator::batch_done(const producer_batch& b) {
-  partition_queue* q = queue(std::string(b.topic), b.partition);
+  partition_queue* q = queue(b.topic, b.partition);
   if (q) {
     std::lock_guard ql(q->mu);
     if (b.in_flight) --q->in_flight;
@@ -226,7 +226,7 @@ void accumulator::batch_done(const producer_batch& b) {
   flushes_.remove(b.flush_epoch);
 }
 
-partition_queue* accumulator::queue(const std::string& topic, std::int32_t partition) {
+partition_queue* accumulator::queue(std::string_view topic, std::int32_t partition) {
   topic_state* t = find_topic(topic);
   if (!t) return nullptr;
   std::shared_lock tl(t->mu);

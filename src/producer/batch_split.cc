@@ -54,7 +54,7 @@ kprod::result<std::vector<std::unique_ptr<producer_batch>>> split_batch(producer
 }
 
 void accumulator::requeue_split(std::unique_ptr<producer_batch> big, std::vector<std::unique_ptr<producer_batch>> pieces) {
-  partition_queue* q = queue(std::string(big->topic), big->partition);
+  partition_queue* q = queue(big->topic, big->partition);
   if (!q || pieces.empty()) return;
   // The pieces inherit the big batch's accounting: its buffer reservation
   // (on the first piece) and its flush epoch (one unit per piece).

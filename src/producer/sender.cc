@@ -313,7 +313,7 @@ void sender::send_produce(std::int32_t node, std::vector<std::unique_ptr<produce
     b->ever_sent = true;
     ++b->attempts;
     if (idempotent_) {
-      if (auto* q = acc_.queue(std::string(b->topic), b->partition)) q->unacked_batches.insert(b->id);
+      if (auto* q = acc_.queue(b->topic, b->partition)) q->unacked_batches.insert(b->id);
     }
   }
   auto body = rs->writer.encode(rs->version, cfg_.transactional_id, static_cast<std::int16_t>(cfg_.acks),
@@ -435,7 +435,7 @@ void sender::retry_or_fail(std::unique_ptr<producer_batch> b, const kprod::error
 void sender::complete(std::unique_ptr<producer_batch> b, const kprod::error& e, persistence status,
                       std::int64_t base_offset, std::int64_t log_append_time) {
   if (idempotent_ && b->base_sequence >= 0) {
-    if (auto* q = acc_.queue(std::string(b->topic), b->partition)) {
+    if (auto* q = acc_.queue(b->topic, b->partition)) {
       q->unacked_batches.erase(b->id);
       // A failed batch leaves a hole in the partition's sequences: what
       // follows restarts at 0 under a bumped epoch.

@@ -9,7 +9,7 @@
 namespace kprod::producer_detail {
 
 bool sender::handle_sequence_error(producer_batch& b, kafka_errc code) {
-  auto* q = acc_.queue(std::string(b.topic), b.partition);
+  auto* q = acc_.queue(b.topic, b.partition);
   if (!q) return false;
   switch (code) {
     case kafka_errc::out_of_order_sequence_number: {
@@ -85,7 +85,7 @@ void sender::split_and_requeue(std::unique_ptr<producer_batch> b) {
   if (idempotent_ && b->base_sequence >= 0) {
     // Its sequences were refused: the pieces and everything after restart
     // at 0 under a bumped epoch.
-    if (auto* q = acc_.queue(std::string(b->topic), b->partition)) {
+    if (auto* q = acc_.queue(b->topic, b->partition)) {
       q->unacked_batches.erase(b->id);
       request_epoch_bump(*q);
     }

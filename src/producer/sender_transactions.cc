@@ -45,7 +45,7 @@ bool sender::txn_produce_error(std::unique_ptr<producer_batch>& b, kafka_errc co
       complete(std::move(b), err, persistence::not_persisted, -1, -1);
       return true;
     case kafka_errc::out_of_order_sequence_number: {
-      auto* q = acc_.queue(std::string(b->topic), b->partition);
+      auto* q = acc_.queue(b->topic, b->partition);
       const bool behind_earlier = q && !q->unacked_batches.empty() && *q->unacked_batches.begin() < b->id;
       if (behind_earlier) return false;  // an earlier batch failed first: retriable
       complete(std::move(b), err, persistence::not_persisted, -1, -1);
@@ -69,7 +69,7 @@ void sender::txn_record_failed(const producer_batch& b, const kprod::error& e, p
     // Stamped but certainly not written: its sequence numbers are a hole
     // unless it was the partition's last stamped batch, whose numbers can be
     // handed out again (Java's adjustSequencesDueToFailedBatch, simplified).
-    auto* q = acc_.queue(std::string(b.topic), b.partition);
+    auto* q = acc_.queue(b.topic, b.partition);
     const auto after = static_cast<std::int32_t>((static_cast<std::int64_t>(b.base_sequence) + b.record_count) & 0x7fffffff);
     if (q && q->seq_producer_id == b.producer_id && q->seq_producer_epoch == b.producer_epoch &&
         q->next_sequence == after) {
