@@ -88,10 +88,11 @@ struct producer_batch {
   std::int64_t producer_id = -1;
   std::int16_t producer_epoch = -1;
   std::int32_t base_sequence = -1;
-  // The producer fields `sealed` carries. Seal threads leave them unset
-  // (-1) and the first send stamps them; a batch the I/O thread seals as it
-  // drains it is sealed with the fields it is about to be stamped with, so
-  // that stamping changes nothing. Restamping a sealed batch either patches
+  // The producer fields `sealed` carries. A batch sealed off the I/O
+  // thread (by a seal thread, or by the sending thread that filled it)
+  // carries none (-1) until its first send stamps them; a batch the I/O
+  // thread seals as it drains it is sealed with the fields it is about to be
+  // stamped with, so that stamping changes nothing. Restamping a sealed batch either patches
   // its CRC (a few hundred ns) or, below 16 KiB of records, computes it
   // again: at 600 partitions, where batches are ~16 KiB and all sealed
   // while draining, half of them had their CRC computed twice.
