@@ -17,6 +17,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <nmmintrin.h>
+#include <wmmintrin.h>
 #define KP_CRC32C_X86 1
 #endif
 
@@ -208,10 +209,13 @@ constexpr std::uint32_t mult_mod_p(std::uint32_t a, std::uint32_t b) noexcept {
   return product;
 }
 
+constexpr std::uint32_t x_pow_0 = 1u << 31;
+constexpr std::uint32_t x_pow_1 = 1u << 30;
+
 // x^(2^k) mod P for k = 0..31, by squaring.
 constexpr std::array<std::uint32_t, 32> make_x2n_table() noexcept {
   std::array<std::uint32_t, 32> t{};
-  std::uint32_t p = 1u << 30;  // x^1
+  std::uint32_t p = x_pow_1;
   for (auto& e : t) {
     e = p;
     p = mult_mod_p(p, p);
@@ -220,16 +224,83 @@ constexpr std::array<std::uint32_t, 32> make_x2n_table() noexcept {
 }
 constexpr std::array<std::uint32_t, 32> x2n_table = make_x2n_table();
 
-// x^(8 * n) mod P: the factor that moves a CRC state past n zero bytes.
-std::uint32_t x8n_mod_p(std::size_t n) noexcept {
-  std::uint32_t p = 1u << 31;  // x^0
+// x^-1 mod P: P = x*Q + 1, so x*Q = 1 (mod P, in GF(2)) and x^-1 = Q, which
+// is P's low coefficients shifted down one power (up one bit, reflected)
+// with P's x^32 term becoming x^31 (bit 0).
+constexpr std::uint32_t x_inverse = ((poly & 0x7FFFFFFFu) << 1) | 1u;
+static_assert(mult_mod_p(x_inverse, x_pow_1) == x_pow_0);
+
+constexpr std::uint32_t x_pow_minus_32 = [] {
+  std::uint32_t p = x_pow_0;
+  for (int i = 0; i < 32; ++i) p = mult_mod_p(p, x_inverse);
+  return p;
+}();
+
+// x^(2^k - 32) mod P: factors for the carry-less path, whose reduction (the
+// crc32 instruction) multiplies by x^32 as it reduces.
+constexpr std::array<std::uint32_t, 32> x2n_minus_32_table = [] {
+  std::array<std::uint32_t, 32> t{};
+  for (std::size_t k = 0; k < t.size(); ++k) t[k] = mult_mod_p(x2n_table[k], x_pow_minus_32);
+  return t;
+}();
+
+}  // namespace
+
+namespace detail {
+
+std::uint32_t shift_zero_bytes_portable(std::uint32_t v, std::size_t n) noexcept {
+  std::uint32_t p = x_pow_0;
   for (unsigned k = 3; n != 0; n >>= 1, ++k) {
     if (n & 1) p = mult_mod_p(x2n_table[k & 31], p);
   }
-  return p;
+  return mult_mod_p(p, v);
+}
+
+#if defined(KP_CRC32C_X86) && defined(__x86_64__)
+
+namespace {
+// a * b * x^32 mod P. The carry-less product of two reflected 32-bit
+// polynomials has x^i at bit 62 - i; shifted up one bit it is a 64-bit
+// reflected polynomial, which crc32 (from a zero state) reduces after
+// multiplying it by x^32.
+__attribute__((target("pclmul,sse4.2"))) inline std::uint32_t mult_mod_p_x32(std::uint32_t a, std::uint32_t b) noexcept {
+  const __m128i product = _mm_clmulepi64_si128(_mm_cvtsi32_si128(static_cast<int>(a)),
+                                               _mm_cvtsi32_si128(static_cast<int>(b)), 0);
+  const auto bits = static_cast<std::uint64_t>(_mm_cvtsi128_si64(product)) << 1;
+  return static_cast<std::uint32_t>(_mm_crc32_u64(0, bits));
+}
+
+__attribute__((target("pclmul,sse4.2"))) std::uint32_t shift_zero_bytes_clmul(std::uint32_t v, std::size_t n) noexcept {
+  // p = x^(8n - 32); the last multiplication adds the x^32 back.
+  std::uint32_t p = x_pow_minus_32;
+  for (unsigned k = 3; n != 0; n >>= 1, ++k) {
+    if (n & 1) p = mult_mod_p_x32(x2n_minus_32_table[k & 31], p);
+    // (x^(2^k - 32) * p * x^32 = x^(2^k) * p)
+  }
+  return mult_mod_p_x32(p, v);
+}
+
+bool clmul_available() noexcept {
+  static const bool available = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("pclmul") != 0 && __builtin_cpu_supports("sse4.2") != 0;
+  }();
+  return available;
 }
 
 }  // namespace
+
+std::uint32_t shift_zero_bytes(std::uint32_t v, std::size_t n) noexcept {
+  return clmul_available() ? shift_zero_bytes_clmul(v, n) : shift_zero_bytes_portable(v, n);
+}
+
+#else
+
+std::uint32_t shift_zero_bytes(std::uint32_t v, std::size_t n) noexcept { return shift_zero_bytes_portable(v, n); }
+
+#endif
+
+}  // namespace detail
 
 std::uint32_t crc32c_patch(std::uint32_t crc, const std::uint8_t* before, const std::uint8_t* after, std::size_t n,
                            std::size_t tail) noexcept {
@@ -245,7 +316,7 @@ std::uint32_t crc32c_patch(std::uint32_t crc, const std::uint8_t* before, const 
     raw = ~crc32c_extend(~raw, diff, k);
     done += k;
   }
-  return crc ^ mult_mod_p(x8n_mod_p(tail), raw);
+  return crc ^ detail::shift_zero_bytes(raw, tail);
 }
 
 }  // namespace kprod::codec

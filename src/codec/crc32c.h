@@ -33,6 +33,11 @@ std::uint32_t crc32c_portable(std::uint32_t crc, const void* data, std::size_t n
 // Only callable when crc32c_hw_available(); the portable path otherwise.
 std::uint32_t crc32c_hw(std::uint32_t crc, const void* data, std::size_t n) noexcept;
 bool crc32c_hw_available() noexcept;
+// v * x^(8n) mod P (a raw CRC state moved past n zero bytes): with
+// carry-less multiplication when the CPU has it, else the portable bitwise
+// multiplication. Exposed so tests can compare the two.
+std::uint32_t shift_zero_bytes(std::uint32_t v, std::size_t n) noexcept;
+std::uint32_t shift_zero_bytes_portable(std::uint32_t v, std::size_t n) noexcept;
 }  // namespace detail
 
 }  // namespace kprod::codec

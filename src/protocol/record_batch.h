@@ -281,10 +281,9 @@ class record_batch_builder {
 };
 
 // Re-stamps producer id / epoch / base sequence / transactional bit of a
-// sealed batch in place and fixes the CRC - patched, not recomputed, for
-// large batches (first send of an idempotent batch, epoch bumps, sequence
-// resets); the records bytes stay identical. Spans shorter than a header are
-// left alone.
+// sealed batch in place and fixes the CRC - patched, not recomputed (first
+// send of an idempotent batch, epoch bumps, sequence resets); the records
+// bytes stay identical. Spans shorter than a header are left alone.
 void restamp_batch(std::span<std::uint8_t> sealed, const batch_producer_fields& f) noexcept;
 
 }  // namespace kprod::protocol

@@ -131,6 +131,24 @@ TEST(Crc32c, PatchEqualsRecomputingAfterAChange) {
   EXPECT_EQ(crc32c_patch(0x12345678u, same, same, 3, 999), 0x12345678u);
 }
 
+TEST(Crc32c, ShiftByZeroBytesAgreesOnBothPaths) {
+  // The carry-less path (when the CPU has it) against the bitwise one, for
+  // lengths up to 2^40 - every power of x the tables hold - and against
+  // feeding real zero bytes for short lengths.
+  std::mt19937_64 rng(12);
+  for (int i = 0; i < 2000; ++i) {
+    const auto v = static_cast<std::uint32_t>(rng());
+    const std::size_t n = static_cast<std::size_t>(rng() >> (24 + rng() % 40));
+    ASSERT_EQ(detail::shift_zero_bytes(v, n), detail::shift_zero_bytes_portable(v, n)) << "v " << v << " n " << n;
+  }
+  const std::vector<std::uint8_t> zeros(5000, 0);
+  for (std::size_t n : {0u, 1u, 3u, 8u, 100u, 4999u}) {
+    const std::uint32_t v = 0xDEADBEEFu;
+    // A raw state v moved past n zeros: the finished CRC ~v extended by them.
+    EXPECT_EQ(detail::shift_zero_bytes(v, n), ~crc32c_extend(~v, zeros.data(), n)) << n;
+  }
+}
+
 TEST(Crc32c, DetectsSingleBitFlip) {
   auto data = random_bytes(1000, 5);
   const std::uint32_t before = crc32c(data.data(), data.size());
