@@ -9,6 +9,9 @@ explicitly equal settings on both sides. Reports per workload the median,
 min-max and kprod/librdkafka ratio of the medians of: records/s, MB/s, CPU
 us/record, ack latency p50/p99/p99.9, peak RSS and wire bytes per batch.
 Optionally the "encode floor" from the microbenchmarks (bench/encode_floor.py).
+Before every run it records the machine's core-to-core cache-line round trip
+(bench/core_latency): on a shared VM it swings several-fold within minutes,
+and the cells that move the most lines between cores follow it.
 
   bench/compare --build build                       # whole matrix, ~8 min on 2 cores
   bench/compare --build build --quick --pairs 1     # smoke test, ~1 min
@@ -205,6 +208,15 @@ def run_one(cmd):
     return dict(ok=ok, result=j, wall_s=wall, error=None if ok else f"exit {out.returncode}: {out.stderr[-2000:]}")
 
 
+def core_round_trip_ns(build):
+    """The machine's core-to-core cache-line round trip right now (bench/core_latency), or None."""
+    try:
+        out = subprocess.run([f"{build}/bench/core_latency"], capture_output=True, text=True, timeout=30)
+        return json.loads(out.stdout.strip().splitlines()[-1]).get("round_trip_ns")
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        return None
+
+
 def run_workload(build, w, pairs, quick, raw):
     host = f"{build}/tests/integration/support/kprod_mock_cluster"
     t0 = time.monotonic()
@@ -212,11 +224,14 @@ def run_workload(build, w, pairs, quick, raw):
     print(f"  {w['name']:<24} mock cluster up in {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
     try:
         kcmd, rcmd = commands(build, w, mock.bootstrap, quick)
-        runs = {"kprod": [], "librdkafka": []}
+        runs = {"kprod": [], "librdkafka": [], "core_rtt_ns": []}
         for pair in range(pairs):
             for client, cmd in (("kprod", kcmd), ("librdkafka", rcmd)):
+                # Measured before every run: the scaling cells follow it (core_latency.cc).
+                rtt = core_round_trip_ns(build)
+                runs["core_rtt_ns"].append(rtt)
                 r = run_one(cmd)
-                raw.append(dict(workload=w["name"], client=client, pair=pair, cmd=cmd, **r))
+                raw.append(dict(workload=w["name"], client=client, pair=pair, cmd=cmd, core_rtt_ns=rtt, **r))
                 status = "ok" if r["ok"] else "FAILED: " + r["error"].strip().splitlines()[-1][:200]
                 print(f"  {w['name']:<24} pair {pair + 1}/{pairs} {client:<10} {r['wall_s']:5.1f} s  {status}",
                       file=sys.stderr, flush=True)
@@ -246,6 +261,7 @@ def summarise(rows):
             r = summary([x.get(key) for x in runs["librdkafka"]])
             ratio = k["median"] / r["median"] if k and r and r["median"] else None
             m[key] = dict(kprod=k, librdkafka=r, ratio=ratio)
+        m["core_rtt_ns"] = summary(runs.get("core_rtt_ns", []))
         out.append((w, m))
     return out
 
@@ -302,10 +318,19 @@ def markdown(summ, args, elapsed_s, floor):
             ra, rb = by_name[a]["cpu_us_per_record"]["librdkafka"], by_name[b]["cpu_us_per_record"]["librdkafka"]
             if ka and kb:
                 r = f"{ra['median']:.3f} -> {rb['median']:.3f} µs" if ra and rb else "n/a"
+                ca, cb = by_name[a]["core_rtt_ns"], by_name[b]["core_rtt_ns"]
+                rtt = f"{ca['median']:.0f} -> {cb['median']:.0f} ns" if ca and cb else "n/a"
                 scal.append(f"| {what} | {ka['median']:.3f} -> {kb['median']:.3f} µs (x{kb['median'] / ka['median']:.2f}) "
-                            f"| {r} |")
+                            f"| {r} | {rtt} |")
     if scal:
-        L += ["", "| scaling (CPU/record) | kprod | librdkafka |", "|---|---|---|"] + scal
+        L += ["", "| scaling (CPU/record) | kprod | librdkafka | core-to-core round trip |", "|---|---|---|---|"] + scal
+    rtts = [(w["name"], m["core_rtt_ns"]) for w, m in summ if m.get("core_rtt_ns")]
+    if rtts:
+        # On a shared VM the host moves the vCPUs apart and together; the
+        # workloads that move the most lines between cores (600 partitions,
+        # 8 threads) follow this round trip, one thread on 6 partitions not.
+        L += ["", "Core-to-core cache-line round trip before each run (bench/core_latency; ns, median (min-max)): " +
+              "; ".join(f"{n} {cell(x, '{:.0f}')}" for n, x in rtts) + "."]
     wide = wide_spreads(summ)
     if wide:
         # The fair-benchmark protocol reruns a cell whose runs spread more
