@@ -3,6 +3,9 @@
 // each record completed exactly once and what the log holds.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <memory>
 #include <thread>
 
 #include "fake/fake_broker.h"
@@ -293,6 +296,50 @@ TEST(FakeBrokerFaults, ReconnectBackoffLongerThanRetryBackoffDoesNotStall) {
                                 << f.describe_seen();
   f.close_and_check_completions();
   f.t.expect_all_ok();
+}
+
+// The sender matches a response's partitions to its batches trying the
+// next batch in request order first: a broker that answers them in another
+// order must still complete each batch with its own partition's offsets.
+TEST(FakeBrokerFaults, PartitionsAnsweredInReverseOrderCompleteTheirOwnBatches) {
+  fixture f({.brokers = 1}, {{"linger.ms", "100"}}, 4);
+  ASSERT_TRUE(f.p);
+  auto reversed = std::make_shared<std::atomic<int>>(0);
+  f.fc.control(
+      produce_key,
+      [reversed](const request_view& rv) {
+        action a = action::respond();
+        const std::int16_t version = rv.api_version;
+        a.edit_body = [reversed, version](std::vector<std::uint8_t>& body) {
+          pr::produce_response resp;
+          kprod::codec::byte_reader r(body);
+          ASSERT_TRUE(pr::decode(r, resp, version).ok());
+          for (auto& t : resp.responses) {
+            if (t.partition_responses.size() > 1) reversed->fetch_add(1);
+            std::reverse(t.partition_responses.begin(), t.partition_responses.end());
+          }
+          std::vector<std::uint8_t> out;
+          kprod::codec::byte_writer w(out);
+          ASSERT_TRUE(pr::encode(w, resp, version).ok());
+          body = std::move(out);
+        };
+        return a;
+      },
+      true);
+  // Partition k holds k records first, so each partition's batch gets a
+  // different base offset.
+  std::size_t sent = 0;
+  for (std::int32_t part = 1; part < 4; ++part) {
+    f.wave(sent, static_cast<std::size_t>(part), part);
+    sent += static_cast<std::size_t>(part);
+  }
+  for (std::int32_t part = 0; part < 4; ++part, sent += 5) f.t.send(*f.p, "t", sent, 5, part);
+  ASSERT_TRUE(f.t.wait_all(10s)) << f.describe_seen();
+  f.close_and_check_completions();
+  f.t.expect_all_ok();
+  EXPECT_GT(reversed->load(), 0) << "no request carried several partitions";
+  expect_log_holds(f.fc, "t", sent);
+  expect_offsets_match(f.fc, "t", f.t.reports());
 }
 
 action truncated_answer() {
