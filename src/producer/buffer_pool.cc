@@ -73,7 +73,13 @@ bool buffer_pool::wait_for(std::int64_t n, std::chrono::milliseconds max_wait) {
       got = true;
       break;
     }
-    if (w.cv.wait_until(lk, deadline) == std::cv_status::timeout) {
+    // release() wakes the first waiter only once its bytes and some slack
+    // are free (wake_slack()); the first waiter also looks every
+    // front_recheck on its own, so bytes that fit without the slack - and
+    // that no later release tops up - are taken within that.
+    const auto until = waiters_.front() == &w ? std::min(deadline, std::chrono::steady_clock::now() + front_recheck)
+                                              : deadline;
+    if (w.cv.wait_until(lk, until) == std::cv_status::timeout && until == deadline) {
       got = !closed_.load() && waiters_.front() == &w && take_claimed_if_fits(n);
       break;
     }
@@ -87,11 +93,13 @@ bool buffer_pool::wait_for(std::int64_t n, std::chrono::milliseconds max_wait) {
 }
 
 void buffer_pool::release(std::int64_t n) {
-  used_.fetch_sub(n, std::memory_order_acq_rel);
+  const std::int64_t used = used_.fetch_sub(n, std::memory_order_acq_rel) - n;
   claimed_.fetch_sub(n, std::memory_order_acq_rel);
   if (waiting_.load(std::memory_order_acquire) > 0) {
     std::lock_guard lk(mu_);
-    if (!waiters_.empty()) waiters_.front()->cv.notify_one();
+    if (!waiters_.empty() && (used <= 0 || capacity_ - used >= waiters_.front()->bytes + wake_slack())) {
+      waiters_.front()->cv.notify_one();
+    }
   }
 }
 

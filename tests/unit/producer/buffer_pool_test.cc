@@ -4,6 +4,7 @@
 
 #include <future>
 #include <thread>
+#include <vector>
 
 #include "producer/flush_tracker.h"
 
@@ -45,6 +46,33 @@ TEST(BufferPool, BlockedReserveSucceedsWhenMemoryIsReleased) {
   pool.release(50);
   EXPECT_TRUE(waiter.get());
   EXPECT_EQ(pool.used(), 80);
+}
+
+TEST(BufferPool, ABlockedReserveIsWokenOnlyWithSlackButTakesWhatFitsSoonAnyway) {
+  // 16 MiB: the slack is 1 MiB. A release that frees the waiter's bytes but
+  // not the slack wakes nobody; the first waiter finds them on its own
+  // within front_recheck. One that frees the slack too wakes it at once.
+  constexpr std::int64_t cap = 16 << 20;
+  buffer_pool pool(cap);
+  ASSERT_EQ(pool.wake_slack(), 1 << 20);
+  ASSERT_TRUE(pool.try_reserve(cap));
+  auto small = std::async(std::launch::async, [&] { return pool.reserve(1000, 60s); });
+  while (pool.waiters() == 0) std::this_thread::yield();
+  const auto t0 = std::chrono::steady_clock::now();
+  pool.release(1000);
+  EXPECT_TRUE(small.get());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_EQ(pool.used(), cap);
+
+  // Several blocked senders: one release of the slack lets each of them go
+  // on in turn (each wakes the next as it leaves), not one per release.
+  std::vector<std::future<bool>> waiters;
+  for (int i = 0; i < 4; ++i) waiters.push_back(std::async(std::launch::async, [&] { return pool.reserve(1000, 60s); }));
+  while (pool.waiters() < 4) std::this_thread::yield();
+  pool.release(pool.wake_slack() + 4000);
+  for (auto& w : waiters) EXPECT_TRUE(w.get());
+  EXPECT_EQ(pool.used(), cap - pool.wake_slack());
+  EXPECT_EQ(pool.waiters(), 0u);
 }
 
 TEST(BufferPool, NonBlockingCallersDoNotOvertakeWaiters) {
