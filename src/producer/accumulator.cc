@@ -340,6 +340,13 @@ void accumulator::set_topic_metadata(const std::string& topic,
       } else if (q.leader >= 0 || q.leader_lost_at == clock::time_point{}) {
         q.leader_lost_at = now;
       }
+      if (q.hold_hint && q.held_node >= 0 && q.leader != leader) {
+        // Held for the leader it had: the hint is the truth again (the
+        // batch is past its linger), so the next drain looks at it.
+        q.hold_hint = false;
+        std::lock_guard ql(q.mu);
+        refresh_ready_hint(q);
+      }
       q.leader = leader;
     }
     std::sort(t->available.begin(), t->available.end());

@@ -88,6 +88,17 @@ struct partition_queue {
   // with 600 partitions most appends missed the cache on the lock and the
   // unlock (~30% of the CPU per record).
   alignas(64) std::atomic<std::int64_t> ready_hint{no_batch};
+  // I/O thread only, beside the hint it qualifies: ready_hint is the end of
+  // a saturated hold (drain() held the front batch back to grow while its
+  // leader is busy or it is small), not of a linger; `held_node` is the
+  // leader it waited for (-1: held for size only). Such a queue is due
+  // before its hint once the producer is no longer saturated or that leader
+  // is idle; the append that grows the batch past its hold_bytes resets the
+  // hint itself. Before this, every drain relocked every held queue: at 600
+  // partitions ~0.1 locks per record, each moving the lock's and the
+  // batch's lines to the I/O thread's core and back to the next append.
+  bool hold_hint = false;
+  std::int32_t held_node = -1;
   // Likewise for the delivery-timeout scans: the front batch's deadline
   // (steady ns), or no_batch. Exact (deadlines never change).
   std::atomic<std::int64_t> front_deadline{no_batch};

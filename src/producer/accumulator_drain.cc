@@ -7,6 +7,7 @@
 #include "producer/idempotence.h"
 
 #include <algorithm>
+#include <array>
 
 namespace kprod::producer_detail {
 
@@ -86,6 +87,17 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
   drain_horizon_.store(0);
   std::map<std::int32_t, std::int64_t> request_bytes;
   const int per_partition_limit = idempotent ? std::min(cfg_.max_in_flight, 5) : cfg_.max_in_flight;
+  // node_busy per leader, asked once per drain (a lookup in the cluster).
+  std::array<std::pair<std::int32_t, bool>, 8> busy_seen{};
+  std::size_t busy_count = 0;
+  auto leader_busy = [&](std::int32_t node) {
+    for (std::size_t i = 0; i < busy_count; ++i) {
+      if (busy_seen[i].first == node) return busy_seen[i].second;
+    }
+    const bool busy = (*node_busy)(node);
+    if (busy_count < busy_seen.size()) busy_seen[busy_count++] = {node, busy};
+    return busy;
+  };
   std::shared_lock lk(topics_mu_);
   for (auto& [name, tp] : topics_) {
     topic_state& t = *tp;
@@ -96,11 +108,25 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
       // Most queues are skipped without their lock (see ready_hint).
       const std::int64_t hint = q.ready_hint.load(std::memory_order_relaxed);
       if (hint == partition_queue::no_batch) continue;
-      if (hint > now.time_since_epoch().count() && !exhausted && !flushing() && !closing_) {
+      bool due = hint <= now.time_since_epoch().count() || exhausted || flushing() || closing_;
+      if (!due && q.hold_hint) {
+        // A hold's end (see hold_hint): over once the producer is no longer
+        // saturated or the leader it waited for is idle.
+        due = !saturated || (q.held_node >= 0 && !leader_busy(q.held_node));
+      }
+      if (!due) {
         out.next_ready_check = std::min(out.next_ready_check, clock::time_point(clock::duration(hint)));
         continue;
       }
       std::unique_lock ql(q.mu);
+      if (q.hold_hint) {
+        // The hold is re-decided below; until then the hint is the truth
+        // again (the batch is past its linger), so that a batch not sent now
+        // for another reason (in-flight limit) is not skipped until the hold
+        // would have ended.
+        q.hold_hint = false;
+        refresh_ready_hint(q);
+      }
       if (!q.batches.empty()) {
         producer_batch& b = *q.batches.front();
         if (!batch_ready(b, now, exhausted, out.next_ready_check)) continue;
@@ -115,11 +141,20 @@ accumulator::drained accumulator::drain(clock::time_point now, const std::functi
         // when linger is longer: it may be ready because memory ran out).
         const auto hold_until =
             b.created + std::min<clock::duration>(cfg_.linger, saturated_hold) + saturated_hold;
-        if (saturated && !b.full && b.attempts == 0 && now < hold_until &&
-            ((!exhausted && b.builder.size_bytes() < saturated_min_batch) || (*node_busy)(q.leader))) {
-          // Its leader's responses wake the I/O thread; the bound is a backstop.
-          out.next_ready_check = std::min(out.next_ready_check, hold_until);
-          continue;
+        if (saturated && !b.full && b.attempts == 0 && now < hold_until) {
+          const bool small = !exhausted && b.builder.size_bytes() < saturated_min_batch;
+          const bool busy = leader_busy(q.leader);
+          if (small || busy) {
+            // Its leader's responses wake the I/O thread; the bound is a
+            // backstop. Until one of them ends the hold, drains skip this
+            // queue by its hint, without its lock (hold_hint).
+            out.next_ready_check = std::min(out.next_ready_check, hold_until);
+            b.hold_bytes = small ? static_cast<std::uint32_t>(saturated_min_batch) : 0;
+            q.ready_hint.store(hold_until.time_since_epoch().count(), std::memory_order_relaxed);
+            q.hold_hint = true;
+            q.held_node = busy ? q.leader : -1;
+            continue;
+          }
         }
         if (q.in_flight >= per_partition_limit || !node_ready(q.leader)) continue;
         if (partition_gate && !(*partition_gate)(t.name, static_cast<std::int32_t>(pi))) continue;

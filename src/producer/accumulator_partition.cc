@@ -236,7 +236,13 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       b->slots.prefetch_after_push(slots_before);  // as the builder's
     }
     ++b->record_count;
-    if (b->builder.size_bytes() >= limit) close_full(*b);
+    if (b->builder.size_bytes() >= limit) {
+      close_full(*b);
+    } else if (b->hold_bytes != 0 && b->builder.size_bytes() >= b->hold_bytes) {
+      // Grown as much as drain() held it back for (it is the front).
+      b->hold_bytes = 0;
+      q.ready_hint.store(0, std::memory_order_relaxed);
+    }
     if (gate != nullptr && gate->waiter) {
       gate->waiter = false;
       wake_followers = release_memory_gate_locked(q);

@@ -62,6 +62,12 @@ struct producer_batch {
   std::atomic<seal_state> state{seal_state::open};
   int attempts = 0;
   std::int32_t record_count = 0;
+  // Under the partition's lock: set by the I/O thread when it holds this
+  // (front) batch back for growing to this many bytes (accumulator::drain,
+  // saturated); the append that reaches it clears it and marks the queue
+  // ready (ready_hint 0), so that drains skip the queue meanwhile without
+  // taking its lock. 0: not held for size. (Fills padding before builder.)
+  std::uint32_t hold_bytes = 0;
   protocol::record_batch_builder builder;  // while open
   slot_list slots;
   std::uint64_t flush_epoch = 0;           // see flush_tracker

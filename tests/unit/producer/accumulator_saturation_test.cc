@@ -39,9 +39,9 @@ struct fixture {
     });
     return acc.append(r, done, true, false);
   }
-  accumulator::drained drain(clock::time_point now, bool busy) {
+  accumulator::drained drain(clock::time_point now, bool busy, bool node_ready = true) {
     const std::function<bool(std::int32_t)> node_busy = [busy](std::int32_t) { return busy; };
-    return acc.drain(now, [](std::int32_t) { return true; }, false, -1, -1, nullptr, &node_busy);
+    return acc.drain(now, [node_ready](std::int32_t) { return node_ready; }, false, -1, -1, nullptr, &node_busy);
   }
   static std::size_t count(const accumulator::drained& d) {
     std::size_t n = 0;
@@ -144,6 +144,76 @@ TEST(AccumulatorSaturation, LingerReadyBatchesWaitOnlyWhileSaturated) {
   EXPECT_EQ(drained_for(busy, 0), 1u) << "full batches always go";
   EXPECT_LE(busy.next_ready_check, clock::now() + f.cfg.linger + accumulator::saturated_hold);
   EXPECT_EQ(drained_for(f.drain(after_linger, false), 1), 1u) << "leader idle: sent";
+}
+
+// A held queue is skipped by later drains without its lock (hold_hint);
+// each way its hold ends must still make it due.
+TEST(AccumulatorSaturation, AHeldSmallBatchGoesOnceItGrowsToTheHoldSize) {
+  // batch.size 8 KiB: held while below 2 KiB.
+  fixture f(make_config(8 * 1024, 64 * 1024));
+  ASSERT_TRUE(f.send(1, 100).ok());
+  saturate(f, 1000);
+  const auto after_linger = clock::now() + 6ms;
+  EXPECT_EQ(drained_for(f.drain(after_linger, false), 1), 0u) << "small: held";
+  EXPECT_EQ(drained_for(f.drain(after_linger, false), 1), 0u) << "still small: still held";
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(f.send(1, 500).ok());
+  EXPECT_EQ(drained_for(f.drain(after_linger, false), 1), 0u) << "1.6 KB: still held";
+  ASSERT_TRUE(f.send(1, 500).ok());  // past 2 KiB
+  EXPECT_EQ(drained_for(f.drain(after_linger, false), 1), 1u) << "grown to the hold size: sent";
+}
+
+TEST(AccumulatorSaturation, AHeldBatchGoesOnceTheProducerIsNoLongerSaturated) {
+  fixture f(make_config(8 * 1024, 64 * 1024));
+  ASSERT_TRUE(f.send(1, 100).ok());
+  saturate(f, 1000);
+  const auto after_linger = clock::now() + 6ms;
+  auto first = f.drain(after_linger, true);
+  EXPECT_EQ(drained_for(first, 1), 0u) << "held";
+  // Partition 0's batches are acknowledged until the pool is below half.
+  std::vector<std::unique_ptr<producer_batch>> sent;
+  for (auto& [node, batches] : first.by_node) {
+    for (auto& b : batches) sent.push_back(std::move(b));
+  }
+  while (f.pool.used() >= f.pool.capacity() / 2) {
+    auto d = f.drain(after_linger, true);
+    ASSERT_EQ(drained_for(d, 1), 0u) << "saturated and busy: still held";
+    ASSERT_GT(drained_for(d, 0), 0u) << "nothing left to free";
+    for (auto& [node, batches] : d.by_node) {
+      for (auto& b : batches) sent.push_back(std::move(b));
+    }
+    for (auto& b : sent) {
+      f.acc.release_buffer(*b);
+      b->completed = true;
+      f.acc.batch_done(*b);
+    }
+    sent.clear();
+  }
+  EXPECT_EQ(drained_for(f.drain(after_linger, true), 1), 1u) << "not saturated: its linger ended, sent";
+}
+
+TEST(AccumulatorSaturation, AHeldBatchTheLeaderCannotTakeYetIsNotSkippedUntilTheHoldEnds) {
+  fixture f(make_config(8 * 1024, 64 * 1024));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(f.send(1, 1000).ok());  // 3 KB: not small
+  saturate(f, 1000);
+  const auto after_linger = clock::now() + 6ms;
+  EXPECT_EQ(drained_for(f.drain(after_linger, true), 1), 0u) << "held for its busy leader";
+  EXPECT_EQ(drained_for(f.drain(after_linger, false, false), 1), 0u) << "idle, but no request may go to it yet";
+  EXPECT_EQ(drained_for(f.drain(after_linger, false), 1), 1u) << "a request may go: sent";
+}
+
+TEST(AccumulatorSaturation, ABatchHeldForItsBusyLeaderIsLookedAtAgainWhenTheLeaderMoves) {
+  fixture f(make_config(8 * 1024, 64 * 1024));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(f.send(1, 1000).ok());  // 3 KB: not small
+  saturate(f, 1000);
+  const auto after_linger = clock::now() + 6ms;
+  // Node 1 stays busy; partition 1 moves to node 2, which is idle.
+  const std::function<bool(std::int32_t)> node1_busy = [](std::int32_t id) { return id == 1; };
+  auto drain = [&] {
+    return f.acc.drain(after_linger, [](std::int32_t) { return true; }, false, -1, -1, nullptr, &node1_busy);
+  };
+  EXPECT_EQ(drained_for(drain(), 1), 0u) << "held for busy node 1";
+  f.acc.set_topic_metadata("t", {{0, 1}, {1, 2}}, clock::now());
+  EXPECT_EQ(drained_for(drain(), 1), 1u) << "its new leader is idle: sent";
 }
 
 TEST(AccumulatorSaturation, ASmallLingerReadyBatchWaitsEvenForAnIdleLeaderWhileSaturated) {
