@@ -200,6 +200,9 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
                      r.key ? u8(*r.key) : nullptr, key_len, static_cast<std::int32_t>(t.partitions.size()));
                  keyed >= 0) {
         p = keyed;  // not sticky: on_append() ignores the default choice
+      } else if (const std::int32_t sticky = t.partitioner->sticky_partition(key_len, t.view()); sticky >= 0) {
+        p = sticky;  // null key, built-in partitioner: as partition() without its result
+        choice = {sticky, true};
       } else {
         auto chosen = t.partitioner->partition(r.key ? u8(*r.key) : nullptr, key_len, r.value ? u8(*r.value) : nullptr,
                                                value_len, -1, t.view());
@@ -210,8 +213,8 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
         p = chosen->partition;
         choice = *chosen;
       }
-      const record_args args{ts, r.key ? u8(*r.key) : nullptr, key_len, r.value ? u8(*r.value) : nullptr,
-                             value_len, headers, wire, slot_bytes};
+      const record_args args{ts,        r.key ? u8(*r.key) : nullptr, key_len, r.value ? u8(*r.value) : nullptr,
+                             value_len, headers, wire, slot_bytes, choice.sticky};
       // Only a new batch or a buffer that must grow takes bytes from the pool;
       // a record that fits the open batch's buffer touches no shared counter.
       // Waiting for memory happens with no lock held (the I/O thread frees it).
@@ -251,7 +254,6 @@ result<void> accumulator::append(const record& r, detail::completion& done, bool
         held = need;
         tl.lock();  // partitions never shrink: p is still valid
       }
-      t.partitioner->on_append(choice, wire);
       tl.unlock();
       if (held) pool_.release(held);
       return {};
@@ -495,7 +497,7 @@ kprod::error accumulator::append_pending_locked(topic_state& t, pending_record& 
   const std::size_t upper = protocol::record_batch_builder::record_size_upper_bound(key_len, value_len, hv);
   const record_args args{pr.timestamp_ms, pr.key ? u8(*pr.key) : nullptr, key_len,
                          pr.value ? u8(*pr.value) : nullptr, value_len, hv, upper,
-                         pr.has_handler ? slot_list::entry_bytes(pr.done) : 0};
+                         pr.has_handler ? slot_list::entry_bytes(pr.done) : 0, choice.sticky};
   // The I/O thread must neither wait nor fail here: the record's own
   // reservation covers a batch of its own; anything more is taken anyway
   // (later sends wait until it is released).
@@ -507,7 +509,6 @@ kprod::error accumulator::append_pending_locked(topic_state& t, pending_record& 
     held = need;
   }
   if (held) pool_.release(held);
-  t.partitioner->on_append(choice, upper);
   return {};
 }
 

@@ -61,6 +61,7 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
   // 4 KB batches (600 partitions at linger 5 ms) more CPU than the records.
   bool seal_wake = true;
   bool wake_followers = false;  // the memory gate was handed on (see memory_needed)
+  std::size_t sticky_reached = 0;  // sticky bytes counted here that reached batch.size
   auto seal_claimed = [&] {
     for (producer_batch* s : to_seal) {
       if (s) sealers_.seal_claimed(*s, seal_wake);
@@ -236,6 +237,17 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
       b->slots.prefetch_after_push(slots_before);  // as the builder's
     }
     ++b->record_count;
+    if (a.sticky) {
+      // Counted here, under the lock held anyway; handed to the partitioner
+      // (which then switches) once they reach batch.size.
+      const std::uint64_t counted = std::uint64_t{q.sticky_bytes} + a.upper;
+      if (counted >= limit) {
+        sticky_reached = static_cast<std::size_t>(counted);
+        q.sticky_bytes = 0;
+      } else {
+        q.sticky_bytes = static_cast<std::uint32_t>(counted);
+      }
+    }
     if (b->builder.size_bytes() >= limit) {
       close_full(*b);
     } else if (b->hold_bytes != 0 && b->builder.size_bytes() >= b->hold_bytes) {
@@ -249,6 +261,7 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
     }
   }
   if (wake_followers) wake_memory_followers(q);
+  if (sticky_reached) t.partitioner->on_append(partition_choice{partition, true}, sticky_reached);
   seal_claimed();
   if (wake) wake_();
   return 0;

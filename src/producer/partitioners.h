@@ -133,6 +133,18 @@ class topic_partitioner {
     return codec::partition_for_key({key, static_cast<std::size_t>(key_len)}, num_partitions);
   }
 
+  // Likewise for the uniform sticky choice (a null key under the built-in
+  // partitioner, or uniform_sticky): the sticky partition, or -1 when some
+  // other rule decides. Report its appends with on_append.
+  std::int32_t sticky_partition(std::int32_t key_len, const topic_view& view) {
+    if (settings_.custom || view.num_partitions <= 0) return -1;
+    if (settings_.kind == partitioner_kind::uniform_sticky ||
+        (settings_.kind == partitioner_kind::builtin && (key_len < 0 || settings_.ignore_keys))) {
+      return sticky_.next_partition(view);
+    }
+    return -1;
+  }
+
   void on_append(const partition_choice& choice, std::size_t bytes,
                  bool enable_switch = true) noexcept {
     if (choice.sticky) sticky_.on_append(choice.partition, bytes, enable_switch);

@@ -365,6 +365,61 @@ TEST(Accumulator, PartitionsOfAStalledLeaderAreAvoidedByTheStickyPartitioner) {
   EXPECT_GT(chosen[0], 0);
 }
 
+// KIP-794 through append(): null-key records stay on one partition until
+// batch.size bytes went to it (counted under the partition's lock), then
+// the partitioner picks another; explicit and keyed records count nothing.
+TEST(Accumulator, NullKeyRecordsSwitchPartitionAfterBatchSizeBytes) {
+  constexpr std::int32_t batch_size = 2000;
+  constexpr int partitions = 64;
+  fixture f(make_config(batch_size, 1 << 20, false));
+  f.known("t", partitions);
+  const std::string value(90, 'v');
+  const std::size_t upper = protocol::record_batch_builder::record_size_upper_bound(-1, 90, {});
+  const int per_stay = static_cast<int>((batch_size + upper - 1) / upper);  // the one reaching it included
+  auto counts = [&] {
+    std::vector<int> n(partitions, 0);
+    for (int p = 0; p < partitions; ++p) {
+      partition_queue* q = f.acc.queue("t", p);
+      std::lock_guard lk(q->mu);
+      for (const auto& b : q->batches) n[static_cast<std::size_t>(p)] += b->record_count;
+    }
+    return n;
+  };
+  std::vector<int> runs;  // consecutive null-key records on one partition
+  int current = -1;
+  for (int i = 0; i < 12 * per_stay; ++i) {
+    if (i % 7 == 3) {
+      // Explicit and keyed records between them: not counted.
+      ASSERT_TRUE(f.send("t", 5, value).ok());
+      record keyed{"t", std::nullopt, bytes_view(std::string_view("k")), bytes_view(value), {}, 1000};
+      detail::completion none;
+      ASSERT_TRUE(f.acc.append(keyed, none, false, false).ok());
+    }
+    const auto before = counts();
+    ASSERT_TRUE(f.send("t", std::nullopt, value).ok());
+    const auto after = counts();
+    int chosen = -1;
+    for (int p = 0; p < partitions; ++p) {
+      if (after[static_cast<std::size_t>(p)] != before[static_cast<std::size_t>(p)]) chosen = p;
+    }
+    ASSERT_GE(chosen, 0);
+    if (chosen != current) {
+      runs.push_back(0);
+      current = chosen;
+    }
+    ++runs.back();
+  }
+  // A run is one stay of per_stay records, or several when the partitioner
+  // happened to pick the same partition again (1 in 64).
+  ASSERT_GE(runs.size(), 6u) << "the partitioner did not switch";
+  int single = 0;
+  for (std::size_t i = 0; i + 1 < runs.size(); ++i) {
+    EXPECT_EQ(runs[i] % per_stay, 0) << "run " << i << ": " << runs[i];
+    single += runs[i] == per_stay ? 1 : 0;
+  }
+  EXPECT_GE(single, static_cast<int>(runs.size()) / 2) << "stays longer than batch.size bytes";
+}
+
 // The I/O thread plans its next drain from what it scanned; a batch opened
 // in a queue it had already scanned must wake it, or that batch waits for
 // an unrelated wake-up (the drain publishes horizon 0 while it runs).
