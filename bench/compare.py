@@ -208,13 +208,15 @@ def run_one(cmd):
     return dict(ok=ok, result=j, wall_s=wall, error=None if ok else f"exit {out.returncode}: {out.stderr[-2000:]}")
 
 
-def core_round_trip_ns(build):
-    """The machine's core-to-core cache-line round trip right now (bench/core_latency), or None."""
+def core_round_trips(build):
+    """The machine's core-to-core cache-line round trip (ns) and cross-CPU wake round trip (µs) right now
+    (bench/core_latency); None for what could not be measured."""
     try:
         out = subprocess.run([f"{build}/bench/core_latency"], capture_output=True, text=True, timeout=30)
-        return json.loads(out.stdout.strip().splitlines()[-1]).get("round_trip_ns")
-    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
-        return None
+        j = json.loads(out.stdout.strip().splitlines()[-1])
+        return j.get("round_trip_ns"), j.get("wake_round_trip_us")
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError, AttributeError):
+        return None, None
 
 
 def run_workload(build, w, pairs, quick, raw):
@@ -224,14 +226,17 @@ def run_workload(build, w, pairs, quick, raw):
     print(f"  {w['name']:<24} mock cluster up in {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
     try:
         kcmd, rcmd = commands(build, w, mock.bootstrap, quick)
-        runs = {"kprod": [], "librdkafka": [], "core_rtt_ns": []}
+        runs = {"kprod": [], "librdkafka": [], "core_rtt_ns": [], "wake_rtt_us": []}
         for pair in range(pairs):
             for client, cmd in (("kprod", kcmd), ("librdkafka", rcmd)):
-                # Measured before every run: the scaling cells follow it (core_latency.cc).
-                rtt = core_round_trip_ns(build)
+                # Measured before every run: the scaling cells follow the first,
+                # the paced latency cells the second (core_latency.cc).
+                rtt, wake = core_round_trips(build)
                 runs["core_rtt_ns"].append(rtt)
+                runs["wake_rtt_us"].append(wake)
                 r = run_one(cmd)
-                raw.append(dict(workload=w["name"], client=client, pair=pair, cmd=cmd, core_rtt_ns=rtt, **r))
+                raw.append(dict(workload=w["name"], client=client, pair=pair, cmd=cmd, core_rtt_ns=rtt,
+                                wake_rtt_us=wake, **r))
                 status = "ok" if r["ok"] else "FAILED: " + r["error"].strip().splitlines()[-1][:200]
                 print(f"  {w['name']:<24} pair {pair + 1}/{pairs} {client:<10} {r['wall_s']:5.1f} s  {status}",
                       file=sys.stderr, flush=True)
@@ -262,6 +267,7 @@ def summarise(rows):
             ratio = k["median"] / r["median"] if k and r and r["median"] else None
             m[key] = dict(kprod=k, librdkafka=r, ratio=ratio)
         m["core_rtt_ns"] = summary(runs.get("core_rtt_ns", []))
+        m["wake_rtt_us"] = summary(runs.get("wake_rtt_us", []))
         out.append((w, m))
     return out
 
@@ -331,6 +337,13 @@ def markdown(summ, args, elapsed_s, floor):
         # 8 threads) follow this round trip, one thread on 6 partitions not.
         L += ["", "Core-to-core cache-line round trip before each run (bench/core_latency; ns, median (min-max)): " +
               "; ".join(f"{n} {cell(x, '{:.0f}')}" for n, x in rtts) + "."]
+    wakes = [(w["name"], m["wake_rtt_us"]) for w, m in summ if m.get("wake_rtt_us") and w["group"] == "latency"]
+    if wakes:
+        # Every paced record costs wake-ups across the two CPUs (the sender
+        # wakes the I/O thread, the broker's response wakes it); where the
+        # host makes those slow, both clients' tails follow.
+        L += ["", "Cross-CPU wake round trip before each paced run (bench/core_latency; µs, median (min-max)): " +
+              "; ".join(f"{n} {cell(x, '{:.1f}')}" for n, x in wakes) + "."]
     wide = wide_spreads(summ)
     if wide:
         # The fair-benchmark protocol reruns a cell whose runs spread more
