@@ -342,9 +342,10 @@ void accumulator::set_topic_metadata(const std::string& topic,
       } else if (q.leader >= 0 || q.leader_lost_at == clock::time_point{}) {
         q.leader_lost_at = now;
       }
-      if (q.hold_hint && q.held_node >= 0 && q.leader != leader) {
-        // Held for the leader it had: the hint is the truth again (the
-        // batch is past its linger), so the next drain looks at it.
+      if (q.hold_hint && q.leader != leader) {
+        // Held while it had another leader (or none: a drain must see it to
+        // ask for metadata): the hint is the truth again (the batch is past
+        // its linger), so the next drain looks at it.
         q.hold_hint = false;
         std::lock_guard ql(q.mu);
         refresh_ready_hint(q);

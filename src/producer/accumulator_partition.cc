@@ -61,7 +61,6 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
   // 4 KB batches (600 partitions at linger 5 ms) more CPU than the records.
   bool seal_wake = true;
   bool wake_followers = false;  // the memory gate was handed on (see memory_needed)
-  std::size_t sticky_reached = 0;  // sticky bytes counted here that reached batch.size
   auto seal_claimed = [&] {
     for (producer_batch* s : to_seal) {
       if (s) sealers_.seal_claimed(*s, seal_wake);
@@ -238,14 +237,21 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
     }
     ++b->record_count;
     if (a.sticky) {
-      // Counted here, under the lock held anyway; handed to the partitioner
-      // (which then switches) once they reach batch.size.
-      const std::uint64_t counted = std::uint64_t{q.sticky_bytes} + a.upper;
-      if (counted >= limit) {
-        sticky_reached = static_cast<std::size_t>(counted);
-        q.sticky_bytes = 0;
-      } else {
-        q.sticky_bytes = static_cast<std::uint32_t>(counted);
+      // Counted here, under the lock held anyway, and only while this is
+      // still the sticky partition (as Java: a record that chose it before
+      // a switch - racing threads, or one that waited for memory - would
+      // shorten its next stay); handed to the partitioner once they reach
+      // batch.size, which switches it before the lock is released, so that
+      // appends queued on the lock meanwhile are not counted either.
+      sticky_partitioner& sticky = t.partitioner->sticky();
+      if (sticky.current() == partition) {
+        const std::uint64_t counted = std::uint64_t{q.sticky_bytes} + a.upper;
+        if (counted >= limit) {
+          q.sticky_bytes = 0;
+          sticky.on_append(partition, static_cast<std::size_t>(counted));
+        } else {
+          q.sticky_bytes = static_cast<std::uint32_t>(counted);
+        }
       }
     }
     if (b->builder.size_bytes() >= limit) {
@@ -261,7 +267,6 @@ std::int64_t accumulator::append_to_partition(topic_state& t, std::int32_t parti
     }
   }
   if (wake_followers) wake_memory_followers(q);
-  if (sticky_reached) t.partitioner->on_append(partition_choice{partition, true}, sticky_reached);
   seal_claimed();
   if (wake) wake_();
   return 0;

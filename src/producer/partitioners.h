@@ -1,8 +1,9 @@
 // partitioners.h - the built-in partitioners, per topic, for the accumulator.
 //
 // Hot path: a keyed record costs one murmur2 and takes no lock; a null-key
-// record reads one atomic word (the sticky partition) and, after appending,
-// adds its size to that word with a CAS. A mutex is taken only when the sticky
+// record reads one atomic word (the sticky partition), and the accumulator
+// counts its bytes under the partition's lock, reporting them here (one CAS)
+// only once they reach batch.size. A mutex is taken only when the sticky
 // partition is (re)chosen - once per batch.size bytes - because choosing walks
 // the topic's partitions, uses the RNG and a reused scratch table.
 #pragma once
@@ -74,6 +75,8 @@ class sticky_partitioner {
   // batch is full"), or twice that regardless, the next call to
   // next_partition picks a new one. Appends to a partition that is no longer
   // the sticky one (a racing thread switched) are not counted. Thread-safe.
+  // (The accumulator counts a partition's bytes itself and calls this once
+  // they reach batch.size, with enable_switch.)
   void on_append(std::int32_t partition, std::size_t bytes, bool enable_switch = true) noexcept;
 
   // The sticky partition, or -1 when the next call will choose one.
