@@ -138,7 +138,8 @@ class topic_partitioner {
 
   // Likewise for the uniform sticky choice (a null key under the built-in
   // partitioner, or uniform_sticky): the sticky partition, or -1 when some
-  // other rule decides. Report its appends with on_append.
+  // other rule decides. Its appends are reported with on_append (the
+  // accumulator counts them per partition first: record_args::sticky).
   std::int32_t sticky_partition(std::int32_t key_len, const topic_view& view) {
     if (settings_.custom || view.num_partitions <= 0) return -1;
     if (settings_.kind == partitioner_kind::uniform_sticky ||
