@@ -219,6 +219,27 @@ def core_round_trips(build):
         return None, None
 
 
+def host_cpu_ticks():
+    """The host's CPU time so far as (steal ticks, all ticks) from /proc/stat, or None off Linux.
+    Steal is time the hypervisor ran something else on this VM's vCPUs while they had work: a
+    thread that was due to run (a paced sender, an I/O thread woken by a response) waits for
+    it, and both clients' latency tails follow it."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal [guest guest_nice]: guest time is already
+    # inside user/nice.
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_percent(before, after):
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
+
+
 def run_workload(build, w, pairs, quick, raw):
     host = f"{build}/tests/integration/support/kprod_mock_cluster"
     t0 = time.monotonic()
@@ -226,7 +247,7 @@ def run_workload(build, w, pairs, quick, raw):
     print(f"  {w['name']:<24} mock cluster up in {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
     try:
         kcmd, rcmd = commands(build, w, mock.bootstrap, quick)
-        runs = {"kprod": [], "librdkafka": [], "core_rtt_ns": [], "wake_rtt_us": []}
+        runs = {"kprod": [], "librdkafka": [], "core_rtt_ns": [], "wake_rtt_us": [], "steal_pct": []}
         for pair in range(pairs):
             for client, cmd in (("kprod", kcmd), ("librdkafka", rcmd)):
                 # Measured before every run: the scaling cells follow the first,
@@ -234,11 +255,15 @@ def run_workload(build, w, pairs, quick, raw):
                 rtt, wake = core_round_trips(build)
                 runs["core_rtt_ns"].append(rtt)
                 runs["wake_rtt_us"].append(wake)
+                ticks0 = host_cpu_ticks()
                 r = run_one(cmd)
+                steal = steal_percent(ticks0, host_cpu_ticks())
+                runs["steal_pct"].append(steal)
                 raw.append(dict(workload=w["name"], client=client, pair=pair, cmd=cmd, core_rtt_ns=rtt,
-                                wake_rtt_us=wake, **r))
+                                wake_rtt_us=wake, steal_pct=steal, **r))
                 status = "ok" if r["ok"] else "FAILED: " + r["error"].strip().splitlines()[-1][:200]
-                print(f"  {w['name']:<24} pair {pair + 1}/{pairs} {client:<10} {r['wall_s']:5.1f} s  {status}",
+                stolen = f"  steal {steal:4.1f}%" if steal is not None else ""
+                print(f"  {w['name']:<24} pair {pair + 1}/{pairs} {client:<10} {r['wall_s']:5.1f} s{stolen}  {status}",
                       file=sys.stderr, flush=True)
                 if r["ok"]:
                     runs[client].append(r["result"])
@@ -268,6 +293,7 @@ def summarise(rows):
             m[key] = dict(kprod=k, librdkafka=r, ratio=ratio)
         m["core_rtt_ns"] = summary(runs.get("core_rtt_ns", []))
         m["wake_rtt_us"] = summary(runs.get("wake_rtt_us", []))
+        m["steal_pct"] = summary(runs.get("steal_pct", []))
         out.append((w, m))
     return out
 
@@ -344,6 +370,12 @@ def markdown(summ, args, elapsed_s, floor):
         # host makes those slow, both clients' tails follow.
         L += ["", "Cross-CPU wake round trip before each paced run (bench/core_latency; µs, median (min-max)): " +
               "; ".join(f"{n} {cell(x, '{:.1f}')}" for n, x in wakes) + "."]
+    steals = [(w["name"], m["steal_pct"]) for w, m in summ if m.get("steal_pct")]
+    if steals and any(x["max"] >= 1.0 for _, x in steals):
+        # A VM whose host is oversubscribed loses its vCPUs for milliseconds
+        # at a time: records due then wait, whichever client sends them.
+        L += ["", "Host steal time during the runs (/proc/stat; % of this VM's CPU time, median (min-max)): " +
+              "; ".join(f"{n} {cell(x, '{:.1f}')}" for n, x in steals) + "."]
     wide = wide_spreads(summ)
     if wide:
         # The fair-benchmark protocol reruns a cell whose runs spread more

@@ -58,6 +58,7 @@
 #include "../tools/cli/peak_rss.h"
 #include "../tools/cli/perf_stats.h"
 #include "../tools/cli/tick_clock.h"
+#include "../tools/cli/timer_slack.h"
 
 namespace {
 
@@ -270,6 +271,7 @@ int main(int argc, char** argv) {
   const kprod::cli::key_table keys(o.keys, o.num_records);  // before the clock starts, as in kprod perf
   kprod::cli::tick_scale scale = st.clock.begin_run();
   auto send_share = [&](long long first) {
+    if (paced) kprod::cli::use_least_timer_slack();
     kprod::cli::thread_stats& mine = st.stats.local();
     kprod::cli::payload_generator gen(payloads.empty() ? static_cast<std::size_t>(o.record_size) : 0);
     kprod::cli::key_table::scratch key_scratch;

@@ -21,6 +21,7 @@
 #include "perf_stats.h"
 #include "send_gate.h"
 #include "tick_clock.h"
+#include "timer_slack.h"
 
 namespace kprod::cli {
 
@@ -220,6 +221,7 @@ int run_perf(const perf_options& o) {
   const key_table keys(o.keys, o.num_records);  // before the clock starts, as in rdkafka_perf
   tick_scale scale = st.clock.begin_run();
   auto send_share = [&](std::int64_t first) {
+    if (paced) use_least_timer_slack();
     thread_stats& mine = st.stats.local();
     payload_generator gen(o.payload_file.empty() ? static_cast<std::size_t>(o.record_size) : 0);
     key_table::scratch key_scratch;
