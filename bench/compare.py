@@ -11,15 +11,17 @@ us/record, ack latency p50/p99/p99.9, peak RSS and wire bytes per batch.
 Optionally the "encode floor" from the microbenchmarks (bench/encode_floor.py).
 Before every run it records the machine's core-to-core cache-line round trip
 (bench/core_latency): on a shared VM it swings several-fold within minutes,
-and the cells that move the most lines between cores follow it.
+and the cells that move the most lines between cores follow it; and during
+every run, the host's steal time (/proc/stat), which paced tails follow.
 
   bench/compare --build build                       # whole matrix, ~8 min on 2 cores
   bench/compare --build build --quick --pairs 1     # smoke test, ~1 min
   bench/compare --build build --workloads 'lat-.*,100B' --markdown out.md --png out.png --raw out.json
 
 Latency: delivery report time minus the time the record was due (paced
-runs: start + i / rate, open loop) or, unpaced, minus the time just before
-the send call. The mock cluster acknowledges from memory: latencies are the
+runs: start + i / rate, open loop; both load generators wait for it at the
+least timer slack, tools/cli/timer_slack.h) or, unpaced, minus the time just
+before the send call. The mock cluster acknowledges from memory: latencies are the
 clients' own queueing, batching and I/O, not a real broker's. Both tools
 stamp alike (tools/cli/tick_clock.h: raw TSC ticks where the TSC is invariant
 and the kernel's clocksource, else steady_clock; paced runs steady_clock) and
