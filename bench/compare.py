@@ -373,7 +373,7 @@ def markdown(summ, args, elapsed_s, floor):
         L += ["", "Cross-CPU wake round trip before each paced run (bench/core_latency; µs, median (min-max)): " +
               "; ".join(f"{n} {cell(x, '{:.1f}')}" for n, x in wakes) + "."]
     steals = [(w["name"], m["steal_pct"]) for w, m in summ if m.get("steal_pct")]
-    if steals and any(x["max"] >= 1.0 for _, x in steals):
+    if steals:
         # A VM whose host is oversubscribed loses its vCPUs for milliseconds
         # at a time: records due then wait, whichever client sends them.
         L += ["", "Host steal time during the runs (/proc/stat; % of this VM's CPU time, median (min-max)): " +
