@@ -17,6 +17,7 @@ every run, the host's steal time (/proc/stat), which paced tails follow.
   bench/compare --build build                       # whole matrix, ~8 min on 2 cores
   bench/compare --build build --quick --pairs 1     # smoke test, ~1 min
   bench/compare --build build --workloads 'lat-.*,100B' --markdown out.md --png out.png --raw out.json
+  bench/compare --build build --workloads 'lat-.*' --idle-poll   # paced cells with idle CPUs polling (root)
 
 Latency: delivery report time minus the time the record was due (paced
 runs: start + i / rate, open loop; both load generators wait for it at the
@@ -242,33 +243,88 @@ def steal_percent(before, after):
     return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
 
 
-def run_workload(build, w, pairs, quick, raw):
+class IdlePoll:
+    """Holds the kernel's CPU latency request (/dev/cpu_dma_latency) at 0 us while open: idle CPUs
+    then poll (cpuidle state POLL) instead of halting, as a low-latency tuned host (tuned's
+    latency-performance profile) runs them. On a VM whose guest halts idle vCPUs at once
+    (haltpoll.guest_halt_poll_ns=0 here), a halted vCPU is given to another tenant, and every
+    wake-up of a paced run (the sending thread's timer, the I/O thread by a response, the broker's
+    thread by a request) may wait for the host to run it again; polling keeps the vCPUs. The
+    polling is the idle task's time, not charged to either client. Both
+    clients run under it alike. Needs write access to the device (root)."""
+
+    def __init__(self):
+        self.fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+        os.write(self.fd, (0).to_bytes(4, sys.byteorder, signed=True))
+
+    def close(self):
+        os.close(self.fd)  # the request ends with the file
+
+
+def run_workload(build, w, pairs, quick, raw, max_steal=None):
+    """Runs `pairs` A/B pairs. With max_steal, a pair of a paced workload in which either run saw
+    more host steal than that (percent) is run again, up to 4 x pairs pairs in all: the host, not
+    the client, decides a paced tail while it takes the vCPUs away. Rerun pairs stay in the raw
+    output and in runs["all"] (the report compares both); if no pair is clean, all are used."""
     host = f"{build}/tests/integration/support/kprod_mock_cluster"
     t0 = time.monotonic()
     mock = MockCluster(host, w["settings"]["partitions"])
     print(f"  {w['name']:<24} mock cluster up in {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
     try:
         kcmd, rcmd = commands(build, w, mock.bootstrap, quick)
-        runs = {"kprod": [], "librdkafka": [], "core_rtt_ns": [], "wake_rtt_us": [], "steal_pct": []}
-        for pair in range(pairs):
+        runs = {"kprod": [], "librdkafka": [], "core_rtt_ns": [], "wake_rtt_us": [], "steal_pct": [],
+                "all": {"kprod": [], "librdkafka": []}, "rerun": [], "max_steal": None}
+        screened = max_steal is not None and w["group"] == "latency"
+        if screened:
+            runs["max_steal"] = max_steal
+        attempts = pairs * 4 if screened else pairs
+        clean, pending = 0, []
+        for pair in range(attempts):
+            if clean >= pairs:
+                break
+            done = []
             for client, cmd in (("kprod", kcmd), ("librdkafka", rcmd)):
                 # Measured before every run: the scaling cells follow the first,
                 # the paced latency cells the second (core_latency.cc).
                 rtt, wake = core_round_trips(build)
-                runs["core_rtt_ns"].append(rtt)
-                runs["wake_rtt_us"].append(wake)
                 ticks0 = host_cpu_ticks()
                 r = run_one(cmd)
                 steal = steal_percent(ticks0, host_cpu_ticks())
-                runs["steal_pct"].append(steal)
                 raw.append(dict(workload=w["name"], client=client, pair=pair, cmd=cmd, core_rtt_ns=rtt,
                                 wake_rtt_us=wake, steal_pct=steal, **r))
                 status = "ok" if r["ok"] else "FAILED: " + r["error"].strip().splitlines()[-1][:200]
                 stolen = f"  steal {steal:4.1f}%" if steal is not None else ""
-                print(f"  {w['name']:<24} pair {pair + 1}/{pairs} {client:<10} {r['wall_s']:5.1f} s{stolen}  {status}",
+                print(f"  {w['name']:<24} pair {pair + 1}/{attempts} {client:<10} {r['wall_s']:5.1f} s{stolen}  {status}",
                       file=sys.stderr, flush=True)
+                done.append((client, r, rtt, wake, steal))
+                if r["ok"]:
+                    runs["all"][client].append(r["result"])
+            stolen = [s for _, _, _, _, s in done]
+            if screened and any(s is None or s > max_steal for s in stolen):
+                raw[-1]["rerun"] = raw[-2]["rerun"] = True
+                runs["rerun"].append(stolen)
+                pending.append(done)
+                print(f"  {w['name']:<24} pair {pair + 1} run again: host steal above {max_steal}%",
+                      file=sys.stderr, flush=True)
+                continue
+            clean += 1
+            for client, r, rtt, wake, steal in done:
+                runs["core_rtt_ns"].append(rtt)
+                runs["wake_rtt_us"].append(wake)
+                runs["steal_pct"].append(steal)
                 if r["ok"]:
                     runs[client].append(r["result"])
+        if screened and clean == 0:
+            # No clean pair: the report says so and uses every pair.
+            runs["max_steal"] = None
+            for done in pending:
+                for client, r, rtt, wake, steal in done:
+                    runs["core_rtt_ns"].append(rtt)
+                    runs["wake_rtt_us"].append(wake)
+                    runs["steal_pct"].append(steal)
+                    if r["ok"]:
+                        runs[client].append(r["result"])
+            runs["no_clean_pair"] = True
         return runs
     finally:
         t0 = time.monotonic()
@@ -296,6 +352,16 @@ def summarise(rows):
         m["core_rtt_ns"] = summary(runs.get("core_rtt_ns", []))
         m["wake_rtt_us"] = summary(runs.get("wake_rtt_us", []))
         m["steal_pct"] = summary(runs.get("steal_pct", []))
+        if runs.get("max_steal") is not None or runs.get("no_clean_pair"):
+            every = {}
+            for key in ("p50", "p99", "p999"):
+                k = summary([r.get(key) for r in runs["all"]["kprod"]])
+                r = summary([x.get(key) for x in runs["all"]["librdkafka"]])
+                every[key] = dict(kprod=k, librdkafka=r,
+                                  ratio=k["median"] / r["median"] if k and r and r["median"] else None)
+            m["screen"] = dict(max_steal=runs.get("max_steal"), rerun=len(runs.get("rerun", [])),
+                               pairs=len(runs.get("rerun", [])) + len(runs["kprod"]),
+                               no_clean_pair=bool(runs.get("no_clean_pair")), every=every)
         out.append((w, m))
     return out
 
@@ -327,6 +393,10 @@ def markdown(summ, args, elapsed_s, floor):
              "partitioner=murmur2_random), lz4 fast mode / zstd level 3, the same generated values and keys. "
              "Ratios are kprod/librdkafka of the medians (records/s, MB/s: higher is better for kprod above 1; "
              "CPU, latency, RSS: lower is better for kprod below 1).")
+    if getattr(args, "idle_poll", False):
+        L.append("Idle CPUs polled during every run (--idle-poll: /dev/cpu_dma_latency held at 0 us, so the vCPUs "
+                 "were not halted and given to other tenants between wake-ups); without it the host's default "
+                 "idle policy applies.")
     L.append("")
     L.append("| workload | settings | " + " | ".join(label for _, label, _ in METRICS) + " |")
     L.append("|---|---|" + "---|" * len(METRICS))
@@ -378,6 +448,21 @@ def markdown(summ, args, elapsed_s, floor):
         # at a time: records due then wait, whichever client sends them.
         L += ["", "Host steal time during the runs (/proc/stat; % of this VM's CPU time, median (min-max)): " +
               "; ".join(f"{n} {cell(x, '{:.1f}')}" for n, x in steals) + "."]
+    screens = [(w["name"], m["screen"]) for w, m in summ if m.get("screen")]
+    if screens:
+        # The pairs run again are not hidden: every pair's ratio is given beside.
+        parts = []
+        for n, sc in screens:
+            e = sc["every"]["p99"]
+            every = (f"p99 over every pair run: kprod {e['kprod']['median']:.2f} vs librdkafka "
+                     f"{e['librdkafka']['median']:.2f} ms, ratio {e['ratio']:.2f}" if e["ratio"] is not None else "")
+            if sc["no_clean_pair"]:
+                parts.append(f"{n}: no pair without it in {sc['rerun']}, so every pair is used")
+            else:
+                parts.append(f"{n}: {sc['rerun']} of {sc['pairs']} pairs run again ({every})")
+        limit = getattr(args, "max_steal", None)
+        L += ["", f"Paced pairs run again because either run saw more than {limit}% host steal (--max-steal; "
+                  "the table uses the other pairs): " + "; ".join(parts) + "."]
     wide = wide_spreads(summ)
     if wide:
         # The fair-benchmark protocol reruns a cell whose runs spread more
@@ -440,6 +525,12 @@ def main():
     ap.add_argument("--png", metavar="FILE", help="bar chart of the ratios (matplotlib)")
     ap.add_argument("--raw", metavar="FILE", help="every run's command and JSON")
     ap.add_argument("--no-floor", action="store_true", help="skip the microbenchmark encode floor")
+    ap.add_argument("--idle-poll", action="store_true",
+                    help="hold /dev/cpu_dma_latency at 0 during the runs: idle CPUs poll instead of halting "
+                         "(root; see IdlePoll)")
+    ap.add_argument("--max-steal", type=float, default=None, metavar="PCT",
+                    help="paced workloads: run a pair again while either run saw more host steal than PCT %% "
+                         "(up to 4 x pairs; the report gives every pair's ratio too)")
     args = ap.parse_args()
     if args.pairs is None:
         args.pairs = 1 if args.quick else 5
@@ -458,10 +549,20 @@ def main():
         print(f"estimated run time: {est / 60:.1f} min")
         return 0
     print(f"compare: {len(selected)} workloads x {args.pairs} pairs, estimated {est / 60:.1f} min", file=sys.stderr)
+    idle = None
+    if args.idle_poll:
+        try:
+            idle = IdlePoll()
+        except OSError as e:
+            sys.exit(f"compare: --idle-poll needs write access to /dev/cpu_dma_latency: {e}")
     t0 = time.monotonic()
     raw, rows = [], []
-    for w in selected:
-        rows.append((w, run_workload(args.build, w, args.pairs, args.quick, raw)))
+    try:
+        for w in selected:
+            rows.append((w, run_workload(args.build, w, args.pairs, args.quick, raw, args.max_steal)))
+    finally:
+        if idle:
+            idle.close()
     floor = None
     if not args.no_floor:
         floor = encode_floor.run(f"{args.build}/bench/kprod_microbench")
