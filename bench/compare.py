@@ -279,6 +279,15 @@ def run_workload(build, w, pairs, quick, raw, max_steal=None):
             runs["max_steal"] = max_steal
         attempts = pairs * 4 if screened else pairs
         clean, pending = 0, []
+
+        def keep(done):  # a pair's runs into the summary
+            for client, r, rtt, wake, steal in done:
+                runs["core_rtt_ns"].append(rtt)
+                runs["wake_rtt_us"].append(wake)
+                runs["steal_pct"].append(steal)
+                if r["ok"]:
+                    runs[client].append(r["result"])
+
         for pair in range(attempts):
             if clean >= pairs:
                 break
@@ -308,23 +317,14 @@ def run_workload(build, w, pairs, quick, raw, max_steal=None):
                       file=sys.stderr, flush=True)
                 continue
             clean += 1
-            for client, r, rtt, wake, steal in done:
-                runs["core_rtt_ns"].append(rtt)
-                runs["wake_rtt_us"].append(wake)
-                runs["steal_pct"].append(steal)
-                if r["ok"]:
-                    runs[client].append(r["result"])
+            keep(done)
         if screened and clean == 0:
             # No clean pair: the report says so and uses every pair.
             runs["max_steal"] = None
             for done in pending:
-                for client, r, rtt, wake, steal in done:
-                    runs["core_rtt_ns"].append(rtt)
-                    runs["wake_rtt_us"].append(wake)
-                    runs["steal_pct"].append(steal)
-                    if r["ok"]:
-                        runs[client].append(r["result"])
+                keep(done)
             runs["no_clean_pair"] = True
+        runs["clean_pairs"] = clean
         return runs
     finally:
         t0 = time.monotonic()
@@ -360,7 +360,7 @@ def summarise(rows):
                 every[key] = dict(kprod=k, librdkafka=r,
                                   ratio=k["median"] / r["median"] if k and r and r["median"] else None)
             m["screen"] = dict(max_steal=runs.get("max_steal"), rerun=len(runs.get("rerun", [])),
-                               pairs=len(runs.get("rerun", [])) + len(runs["kprod"]),
+                               pairs=len(runs.get("rerun", [])) + runs.get("clean_pairs", 0),
                                no_clean_pair=bool(runs.get("no_clean_pair")), every=every)
         out.append((w, m))
     return out
