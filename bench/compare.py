@@ -532,6 +532,8 @@ def main():
                     help="paced workloads: run a pair again while either run saw more host steal than PCT %% "
                          "(up to 4 x pairs; the report gives every pair's ratio too)")
     args = ap.parse_args()
+    if args.max_steal is not None and not args.max_steal >= 0:  # also refuses nan
+        ap.error(f"--max-steal must be a percentage >= 0, not {args.max_steal}")
     if args.pairs is None:
         args.pairs = 1 if args.quick else 5
     args.librdkafka_version = librdkafka_version()

@@ -149,5 +149,20 @@ class Report(unittest.TestCase):
         self.assertIn("Idle CPUs polled", compare.markdown(summ, args, 60.0, None))
 
 
+class Arguments(unittest.TestCase):
+    def test_max_steal_below_zero_is_refused_naming_the_flag(self):
+        for bad in ("-1", "nan"):
+            err = io.StringIO()
+            argv = sys.argv
+            sys.argv = ["compare", "--list", "--max-steal", bad]
+            try:
+                with contextlib.redirect_stderr(err), self.assertRaises(SystemExit) as ex:
+                    compare.main()
+            finally:
+                sys.argv = argv
+            self.assertEqual(ex.exception.code, 2)
+            self.assertIn("--max-steal must be a percentage >= 0", err.getvalue())
+
+
 if __name__ == "__main__":
     unittest.main()
